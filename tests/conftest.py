@@ -1,0 +1,33 @@
+"""Test session setup: a private AIRFLOW_HOME, set before anything imports airflow."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_RESULTS = REPO.parent / "shared" / "omnetpp-results"
+SHARED_LARGE = REPO.parent / "shared" / "omnetpp-results-large"
+
+_HOME = Path(tempfile.mkdtemp(prefix="simpost-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["SIMPOST_RESULTS_ROOT"] = str(SHARED_RESULTS)
+os.environ["SIMPOST_WORK_DIR"] = str(_HOME / "work")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_results() -> Path:
+    """OMNeT++'s own result files, used in place (never copied into the repo)."""
+    assert SHARED_RESULTS.is_dir(), f"missing {SHARED_RESULTS}: shared/ must sit beside the repo"
+    return SHARED_RESULTS
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HOME, ignore_errors=True)
