@@ -1,0 +1,113 @@
+"""storage_retention: delete uploads older than each backend's keep days; wiring only."""
+from __future__ import annotations
+
+import logging
+import os
+
+import pendulum
+from airflow.sdk import BaseHook, Param, Variable, dag, get_current_context, task
+
+log = logging.getLogger(__name__)
+
+DOC = """
+### storage_retention
+For every `storage_backend` connection (listed through the REST API on the `airflow_api` HTTP
+connection, united with the ids in the Variable `storage_backends`), deletes the uploads this project
+made that are older than the backend's **keep days** (0 keeps forever), using the service's own
+timestamps. One mapped task per backend: a failing backend fails only its own task, and the run fails
+at the end once all others are cleaned. Also removes work dirs of crashed post-processing runs.
+
+Params: `dry_run` lists what would go and deletes nothing; `backends` limits the run to some ids;
+`older_than_days` overrides every backend's keep days for a manual purge; `reference_time` (ISO-8601)
+replaces "now" (for audits and tests).
+"""
+
+
+def _reference_time(params: dict) -> pendulum.DateTime:
+    return pendulum.parse(params["reference_time"]) if params.get("reference_time") else pendulum.now("UTC")
+
+
+@dag(
+    dag_id="storage_retention",
+    schedule=os.environ.get("SIMPOST_RETENTION_SCHEDULE", "@daily"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["simpost", "storage", "retention"],
+    doc_md=DOC,
+    params={
+        "dry_run": Param(False, type="boolean", description="List what would be deleted; delete nothing."),
+        "backends": Param([], type="array", items={"type": "string", "minLength": 1},
+                          description="Only these storage_backend connection ids (empty: all)."),
+        "older_than_days": Param(None, type=["null", "integer"], minimum=0,
+                                 description="Override every backend's keep days (manual purge)."),
+        "reference_time": Param(None, type=["null", "string"],
+                                description="ISO-8601 time to count ages from instead of now."),
+        "stale_work_dir_days": Param(2, type="number", minimum=0,
+                                     description="Remove post-processing work dirs older than this."),
+    },
+)
+def storage_retention():
+    @task
+    def list_backends():
+        from airflow.sdk.exceptions import AirflowNotFoundException
+        from simpost.retention import backend_ids_from_api, backend_ids_from_variable, choose
+
+        from_variable = backend_ids_from_variable(Variable.get("storage_backends", default=None))
+        try:
+            api = BaseHook.get_connection("airflow_api")
+        except AirflowNotFoundException:
+            log.warning("no airflow_api connection: only the Variable storage_backends lists backends")
+            from_api = []
+        else:
+            base = api.host if "://" in (api.host or "") else f"{api.schema or 'http'}://{api.host}"
+            base = f"{base}:{api.port}" if api.port else base
+            from_api = backend_ids_from_api(base, api.login, api.password)
+        ids = choose(from_api, from_variable, get_current_context()["params"]["backends"])
+        log.info("retention: backends %s", ids)
+        return ids
+
+    @task(map_index_template="{{ backend_id }}")
+    def clean_backend(backend_id: str):
+        from simpost.retention import clean
+        from storage_backends.hook import StorageBackendHook
+
+        params = get_current_context()["params"]
+        hook = StorageBackendHook(backend_id)
+        keep_days = hook.settings.keep_days if params["older_than_days"] is None else params["older_than_days"]
+        summary = clean(hook.get_backend(), keep_days, _reference_time(params), params["dry_run"], log.info)
+        log.info("retention %s: deleted %d (%d bytes), kept %d, errors %d", backend_id,
+                 len(summary["deleted"]), summary["deleted_bytes"], summary["kept"], len(summary["errors"]))
+        if summary["errors"]:
+            raise RuntimeError(f"{backend_id}: {len(summary['errors'])} deletes failed: {summary['errors'][:3]}")
+        return {"backend": backend_id, **summary}
+
+    @task
+    def clean_work_dirs():
+        from simpost.paths import work_root
+        from simpost.retention import remove_stale_work_dirs
+
+        params = get_current_context()["params"]
+        return remove_stale_work_dirs(work_root(), params["stale_work_dir_days"],
+                                      _reference_time(params).timestamp(), log.info)
+
+    @task(trigger_rule="all_done")
+    def report(backend_ids: list, summaries):
+        done = {s["backend"]: s for s in summaries}
+        for backend_id in backend_ids:
+            s = done.get(backend_id)
+            log.info("retention %s: %s", backend_id,
+                     "FAILED (see its mapped task)" if s is None else
+                     f"deleted {len(s['deleted'])} ({s['deleted_bytes']} bytes), kept {s['kept']}")
+        failed = sorted(set(backend_ids) - set(done))
+        if failed:
+            raise RuntimeError(f"retention failed on backends {failed}; the others were cleaned")
+        return list(done.values())
+
+    backend_ids = list_backends()
+    summaries = clean_backend.expand(backend_id=backend_ids)
+    report(backend_ids, summaries)
+    clean_work_dirs()
+
+
+storage_retention()

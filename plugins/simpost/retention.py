@@ -1,0 +1,97 @@
+"""Retention: which uploads are past their backend's keep days, and removing them (or only saying so)."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import requests
+
+CONN_TYPE = "storage_backend"
+
+
+def backend_ids_from_api(base_url: str, username: str, password: str, timeout: float = 30.0) -> list[str]:
+    """Ids of every storage_backend connection in the metadata DB, read through Airflow's REST API."""
+    base = base_url.rstrip("/")
+    token = requests.post(f"{base}/auth/token", json={"username": username, "password": password},
+                          timeout=timeout)
+    if token.status_code >= 400:
+        raise RuntimeError(f"Airflow API refused the airflow_api credentials (HTTP {token.status_code})")
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    ids, offset = [], 0
+    while True:
+        page = requests.get(f"{base}/api/v2/connections", headers=headers, timeout=timeout,
+                            params={"limit": 100, "offset": offset, "order_by": "connection_id"})
+        page.raise_for_status()
+        body = page.json()
+        ids += [c["connection_id"] for c in body["connections"] if c["conn_type"] == CONN_TYPE]
+        offset += len(body["connections"])
+        if not body["connections"] or offset >= body["total_entries"]:
+            return ids
+
+
+def backend_ids_from_variable(value: str | None) -> list[str]:
+    """The Variable `storage_backends`: a JSON list of connection ids (for env/secrets-backend connections)."""
+    if not value:
+        return []
+    ids = json.loads(value)
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise ValueError('Variable storage_backends must be a JSON list of connection ids, e.g. ["dropbox_lab"]')
+    return ids
+
+
+def choose(from_api: list[str], from_variable: list[str], only: list[str] | None) -> list[str]:
+    ids = sorted(set(from_api) | set(from_variable))
+    if only:
+        unknown = sorted(set(only) - set(ids))
+        if unknown:
+            raise ValueError(f"backends {unknown} are not storage_backend connections (known: {ids})")
+        ids = [i for i in ids if i in only]
+    return ids
+
+
+def expired(files, keep_days: int, now: datetime) -> tuple[list, list]:
+    """Split into (to delete, to keep); keep days 0 keeps everything."""
+    if keep_days == 0:
+        return [], list(files)
+    cutoff = now - timedelta(days=keep_days)
+    old = [f for f in files if f.modified_at < cutoff]
+    return old, [f for f in files if f.modified_at >= cutoff]
+
+
+def clean(backend, keep_days: int, now: datetime, dry_run: bool, log=print) -> dict:
+    """Delete what is older than keep days on one backend; a failed delete is reported, the rest go on."""
+    files = backend.list_uploads()
+    old, kept = expired(files, keep_days, now)
+    summary = {"keep_days": keep_days, "listed": len(files), "kept": len(kept), "dry_run": dry_run,
+               "deleted": [], "deleted_bytes": 0, "errors": []}
+    for f in old:
+        if dry_run:
+            log(f"retention: would delete {f.name} ({f.size} bytes, modified {f.modified_at.isoformat()})")
+        else:
+            try:
+                backend.delete(f.remote_id)
+            except Exception as err:  # noqa: BLE001 - one stuck file must not keep the others
+                summary["errors"].append(f"{f.name}: {type(err).__name__}: {err}")
+                log(f"retention: could not delete {f.name}: {err}")
+                continue
+            log(f"retention: deleted {f.name} ({f.size} bytes, modified {f.modified_at.isoformat()})")
+        summary["deleted"].append(f.name)
+        summary["deleted_bytes"] += f.size
+    return summary
+
+
+def remove_stale_work_dirs(root: Path, max_age_days: float, now: float | None = None, log=print) -> list[str]:
+    """Work dirs of runs that died without their cleanup task (killed workers, cleared runs)."""
+    if not root.is_dir():
+        return []
+    cutoff = (now or time.time()) - max_age_days * 86400
+    removed = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and entry.stat().st_mtime < cutoff:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+            log(f"retention: removed stale work dir {entry}")
+    return removed
