@@ -1,0 +1,186 @@
+"""SQLite registry of stored files and open upload sessions.
+
+The registry, not the folder, is the truth of what is served: a file is reachable only once its
+row exists, and the row is written after the data has been verified and renamed into place.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    upload_key  TEXT NOT NULL UNIQUE,
+    uploaded_at REAL NOT NULL,
+    expires_at  REAL,
+    downloads   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS files_expires ON files(expires_at);
+CREATE TABLE IF NOT EXISTS sessions (
+    id          TEXT PRIMARY KEY,
+    upload_key  TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    keep_days   REAL NOT NULL,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+"""
+
+
+def iso(ts: float | None) -> str | None:
+    """ISO-8601 UTC with a Z, the form every record carries."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class FileRow:
+    id: str
+    name: str
+    size: int
+    sha256: str
+    upload_key: str
+    uploaded_at: float
+    expires_at: float | None
+    downloads: int
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or time.time())
+
+    def record(self, link: str) -> dict:
+        """The public shape of a file, as the API and the client return it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "link": link,
+            "uploaded_at": iso(self.uploaded_at),
+            "expires_at": iso(self.expires_at),
+            "downloads": self.downloads,
+        }
+
+
+@dataclass
+class SessionRow:
+    id: str
+    upload_key: str
+    name: str
+    size: int
+    sha256: str
+    keep_days: float
+    created_at: float
+    updated_at: float
+
+
+class Registry:
+    """Thread-safe wrapper over one SQLite connection (the purge runs in a worker thread)."""
+
+    def __init__(self, path: Path):
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _exec(self, sql: str, args: tuple = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    # files -------------------------------------------------------------------------------
+    def add_file(self, row: FileRow) -> FileRow:
+        """Insert a verified file; if its upload key won the race elsewhere, return that row."""
+        try:
+            self._exec("INSERT INTO files VALUES (?,?,?,?,?,?,?,?)", tuple(asdict(row).values()))
+            return row
+        except sqlite3.IntegrityError:
+            existing = self.file_by_key(row.upload_key)
+            if existing is None:
+                raise
+            return existing
+
+    def file(self, file_id: str) -> FileRow | None:
+        rows = self._query("SELECT * FROM files WHERE id=?", (file_id,))
+        return FileRow(*rows[0]) if rows else None
+
+    def file_by_key(self, key: str) -> FileRow | None:
+        rows = self._query("SELECT * FROM files WHERE upload_key=?", (key,))
+        return FileRow(*rows[0]) if rows else None
+
+    def files(self) -> list[FileRow]:
+        return [FileRow(*r) for r in self._query("SELECT * FROM files ORDER BY uploaded_at, id")]
+
+    def expired_files(self, now: float) -> list[FileRow]:
+        rows = self._query("SELECT * FROM files WHERE expires_at IS NOT NULL AND expires_at<=?", (now,))
+        return [FileRow(*r) for r in rows]
+
+    def delete_file(self, file_id: str) -> bool:
+        return self._exec("DELETE FROM files WHERE id=?", (file_id,)) > 0
+
+    def count_download(self, file_id: str) -> None:
+        self._exec("UPDATE files SET downloads=downloads+1 WHERE id=?", (file_id,))
+
+    # sessions ----------------------------------------------------------------------------
+    def add_session(self, row: SessionRow) -> SessionRow:
+        """Insert a session; a concurrent creator with the same key gets the existing one."""
+        try:
+            self._exec("INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?)", tuple(asdict(row).values()))
+            return row
+        except sqlite3.IntegrityError:
+            existing = self.session_by_key(row.upload_key)
+            if existing is None:
+                raise
+            return existing
+
+    def session(self, sid: str) -> SessionRow | None:
+        rows = self._query("SELECT * FROM sessions WHERE id=?", (sid,))
+        return SessionRow(*rows[0]) if rows else None
+
+    def session_by_key(self, key: str) -> SessionRow | None:
+        rows = self._query("SELECT * FROM sessions WHERE upload_key=?", (key,))
+        return SessionRow(*rows[0]) if rows else None
+
+    def sessions(self) -> list[SessionRow]:
+        return [SessionRow(*r) for r in self._query("SELECT * FROM sessions ORDER BY created_at")]
+
+    def touch_session(self, sid: str, now: float) -> None:
+        self._exec("UPDATE sessions SET updated_at=? WHERE id=?", (now, sid))
+
+    def delete_session(self, sid: str) -> bool:
+        return self._exec("DELETE FROM sessions WHERE id=?", (sid,)) > 0
+
+    def complete_session(self, sid: str, row: FileRow) -> FileRow:
+        """Turn a finished session into a file row atomically (both or neither)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("INSERT INTO files VALUES (?,?,?,?,?,?,?,?)", tuple(asdict(row).values()))
+                self._db.execute("DELETE FROM sessions WHERE id=?", (sid,))
+                self._db.execute("COMMIT")
+                return row
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
+                self._db.execute("DELETE FROM sessions WHERE id=?", (sid,))
+                rows = self._db.execute("SELECT * FROM files WHERE upload_key=?", (row.upload_key,)).fetchall()
+                if not rows:
+                    raise
+                return FileRow(*rows[0])
