@@ -19,7 +19,13 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["SIMPOST_RESULTS_ROOT"] = str(SHARED_RESULTS)
 os.environ["SIMPOST_WORK_DIR"] = str(_HOME / "work")
 
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
 import pytest  # noqa: E402
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+POOLS = {"storage_uploads": 4, "results_parsing": 2}
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +33,19 @@ def shared_results() -> Path:
     """OMNeT++'s own result files, used in place (never copied into the repo)."""
     assert SHARED_RESULTS.is_dir(), f"missing {SHARED_RESULTS}: shared/ must sit beside the repo"
     return SHARED_RESULTS
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The session's AIRFLOW_HOME with a migrated SQLite DB and the pools the DAG uses."""
+    def run(*args):
+        out = subprocess.run([AIRFLOW, *args], env=os.environ, capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    run("db", "migrate")
+    for name, slots in POOLS.items():
+        run("pools", "set", name, str(slots), f"simpost {name}")
+    return _HOME
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,0 +1,85 @@
+"""The DAG files as Airflow itself loads them: ids, order, params, UI metadata."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.exceptions import ParamValidationError
+
+from conftest import REPO
+
+GOOD = {"simulation_id": "sim-1", "results_dir": "aloha-PureAloha1", "storage_backend": "local_cloud"}
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_both_dags_load_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert {"simulation_postprocess", "storage_retention"} <= set(dagbag.dag_ids)
+
+
+def test_postprocess_stages_in_order(dagbag):
+    dag = dagbag.dags["simulation_postprocess"]
+    order = [t.task_id for t in dag.topological_sort()]
+    assert order[:6] == ["collect", "parse", "stats", "zip", "upload", "notify"]
+    chain = ["collect", "parse", "stats", "zip", "upload", "notify", "cleanup"]
+    for upstream, downstream in zip(chain, chain[1:]):
+        assert dag.get_task(downstream).upstream_task_ids >= {upstream}
+    assert dag.get_task("cleanup").trigger_rule == "all_done"
+
+
+def test_postprocess_ui_metadata(dagbag):
+    dag = dagbag.dags["simulation_postprocess"]
+    assert dag.schedule is None and not dag.is_paused_upon_creation
+    assert dag.doc_md and "simpost" in dag.tags
+    for name in dag.params:
+        assert dag.params.get_param(name).description, f"param {name} has no description for the form"
+    upload = dag.get_task("upload")
+    assert upload.pool == "storage_uploads" and upload.retries >= 1
+    assert [link.name for link in upload.operator_extra_links] == ["Share link"]
+    assert dag.get_task("parse").pool == "results_parsing"
+
+
+def _validate(dag, conf):
+    params = copy.deepcopy(dag.params)  # Param objects are shared with the DAG; never mutate them
+    params.update(conf)
+    return params.validate()
+
+
+def test_good_conf_takes_defaults(dagbag):
+    resolved = _validate(dagbag.dags["simulation_postprocess"], GOOD)
+    assert resolved["summarizing_precision"] == 100 and resolved["statistics"] == "all"
+    assert resolved["notification_email"] is None and resolved["title"] == ""
+
+
+@pytest.mark.parametrize("bad, param", [
+    ({"simulation_id": "../etc"}, "simulation_id"),
+    ({"simulation_id": ""}, "simulation_id"),
+    ({"summarizing_precision": 0}, "summarizing_precision"),
+    ({"summarizing_precision": "fast"}, "summarizing_precision"),
+    ({"statistics": "some"}, "statistics"),
+    ({"statistics": []}, "statistics"),
+    ({"notification_email": "not-an-address"}, "notification_email"),
+    ({"results_dir": ""}, "results_dir"),
+])
+def test_bad_conf_is_refused_naming_the_param(dagbag, bad, param):
+    with pytest.raises(ParamValidationError, match=param):
+        _validate(dagbag.dags["simulation_postprocess"], {**GOOD, **bad})
+
+
+def test_missing_required_param_is_refused(dagbag):
+    conf = dict(GOOD)
+    del conf["storage_backend"]
+    with pytest.raises(ParamValidationError, match="storage_backend"):
+        _validate(dagbag.dags["simulation_postprocess"], conf)
+
+
+def test_retention_is_scheduled_with_its_params(dagbag):
+    dag = dagbag.dags["storage_retention"]
+    assert dag.schedule == "@daily" and dag.max_active_runs == 1
+    assert {"dry_run", "backends", "older_than_days", "reference_time"} <= set(dag.params)
+    assert type(dag.get_task("clean_backend")).__name__.endswith("MappedOperator")  # one task per backend
