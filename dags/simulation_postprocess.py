@@ -86,8 +86,9 @@ def _send(params: dict, payload: dict) -> None:
 
         subject, body = mail(params.get("title", ""), payload)
         with SmtpHook(smtp_conn_id="smtp_default") as smtp:
+            sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
             smtp.send_email_smtp(to=params["notification_email"], subject=subject, html_content=body,
-                                 from_email=os.environ.get("SIMPOST_MAIL_FROM", "simpost@localhost"))
+                                 from_email=sender)
         log.info("notify: mailed %s", params["notification_email"])
     if params.get("callback_endpoint"):
         import requests
