@@ -1,0 +1,121 @@
+"""storage_retention: ages by the service's own timestamps, keep days per backend, dry runs that tell the truth."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from airflow.sdk import Connection
+from local_cloud.client import LocalCloudClient
+from local_cloud.testing import running_server
+
+from conftest import AIRFLOW
+from helpers import local_backend_conn
+from simpost.retention import backend_ids_from_variable, choose, clean, expired, remove_stale_work_dirs
+from storage_backends import open_backend
+from storage_backends.base import RemoteFile
+from storage_backends.settings import from_connection
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def _file(name: str, age_days: float) -> RemoteFile:
+    return RemoteFile(remote_id=name, name=name, size=10, modified_at=T0 - timedelta(days=age_days))
+
+
+def test_expired_splits_on_keep_days_and_zero_keeps_all():
+    files = [_file("old", 8), _file("edge", 7), _file("new", 1)]
+    old, kept = expired(files, 7, T0)
+    assert [f.name for f in old] == ["old"] and [f.name for f in kept] == ["edge", "new"]
+    assert expired(files, 0, T0) == ([], files)
+
+
+def test_backend_ids_from_variable_and_api_are_united_and_filtered():
+    assert choose(["b", "a"], backend_ids_from_variable('["c", "a"]'), None) == ["a", "b", "c"]
+    assert choose(["b", "a"], [], ["b"]) == ["b"]
+    with pytest.raises(ValueError, match="not storage_backend connections"):
+        choose(["a"], [], ["zzz"])
+    with pytest.raises(ValueError, match="JSON list"):
+        backend_ids_from_variable('{"a": 1}')
+
+
+def test_stale_work_dirs_go_fresh_ones_stay(tmp_path):
+    (tmp_path / "old-run").mkdir()
+    (tmp_path / "new-run").mkdir()
+    now = (tmp_path / "new-run").stat().st_mtime
+    os.utime(tmp_path / "old-run", (now - 3 * 86400, now - 3 * 86400))
+    assert remove_stale_work_dirs(tmp_path, 2, now, log=lambda m: None) == ["old-run"]
+    assert [p.name for p in tmp_path.iterdir()] == ["new-run"]
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    key = secrets.token_urlsafe(24)
+    with running_server(tmp_path / "cloud", key) as url:
+        yield url, key
+
+
+def _local_backend(url: str, key: str):
+    conn = Connection(conn_id="retention_local", **json.loads(local_backend_conn(url, key)))
+    return open_backend(from_connection(conn))
+
+
+def _upload(tmp_path, backend, names):
+    for name in names:
+        path = tmp_path / name
+        path.write_bytes(secrets.token_bytes(1000))
+        backend.upload(str(path), name, 7)
+    return {f.name: f for f in backend.list_uploads()}
+
+
+def test_clean_on_local_cloud_deletes_only_what_is_older_than_keep_days(tmp_path, cloud):
+    backend = _local_backend(*cloud)
+    files = _upload(tmp_path, backend, ["first.zip", "second.zip", "third.zip"])
+    # ages counted from a reference time between the first and the second upload, 7 days on
+    cutoff = files["first.zip"].modified_at + (files["second.zip"].modified_at - files["first.zip"].modified_at) / 2
+    now = cutoff + timedelta(days=7)
+
+    planned = clean(backend, 7, now, dry_run=True, log=lambda m: None)
+    assert planned["deleted"] == ["first.zip"] and planned["kept"] == 2
+    assert {f.name for f in backend.list_uploads()} == set(files)  # dry run deleted nothing
+
+    done = clean(backend, 7, now, dry_run=False, log=lambda m: None)
+    assert done["deleted"] == planned["deleted"] and done["deleted_bytes"] == 1000 and done["errors"] == []
+    assert {f.name for f in backend.list_uploads()} == {"second.zip", "third.zip"}
+
+    assert clean(backend, 0, now + timedelta(days=3650), dry_run=False, log=lambda m: None)["deleted"] == []
+    assert len(backend.list_uploads()) == 2
+
+
+def _dags_test(conf: dict, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([AIRFLOW, "dags", "test", "storage_retention", "--conf", json.dumps(conf)],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.airflow
+def test_dag_cleans_every_backend_and_fails_only_for_the_one_that_is_down(airflow_db, tmp_path, cloud):
+    url, key = cloud
+    backend = _local_backend(url, key)
+    _upload(tmp_path, backend, ["a.zip", "b.zip"])
+    env = {
+        "AIRFLOW_CONN_KEEP7": local_backend_conn(url, key, keep_days=7),
+        "AIRFLOW_CONN_KEEP_FOREVER": local_backend_conn(url, key, keep_days=0),
+        "AIRFLOW_CONN_DOWN": local_backend_conn("127.0.0.1:9", key, keep_days=1),
+        "AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(["keep7", "keep_forever", "down"]),
+    }
+    future = (datetime.now(timezone.utc) + timedelta(days=8)).isoformat()
+
+    dry = _dags_test({"dry_run": True, "reference_time": future, "backends": ["keep7", "keep_forever"]}, env)
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    assert len(backend.list_uploads()) == 2
+    assert "would delete a.zip" in dry.stdout + dry.stderr
+
+    run = _dags_test({"reference_time": future}, env)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0 or "failed" in output.lower()
+    assert "retention failed on backends ['down']" in output
+    assert backend.list_uploads() == []  # keep7 deleted both; keep_forever (same server) deleted none
+    assert key not in output
