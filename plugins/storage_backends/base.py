@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -46,3 +48,23 @@ class Backend(Protocol):
     def delete(self, remote_id: str) -> None: ...
 
     def check(self) -> tuple[bool, str]: ...
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret in a service's answer before it becomes part of a message.
+
+    Services sometimes echo what they were sent; this is the last line of defence that keeps a
+    token out of an exception text even when a service does that.
+    """
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def file_sha256(path: str, block: int = 1 << 20) -> str:
+    """SHA-256 of a file read in blocks, so memory does not grow with the archive."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while data := f.read(block):
+            digest.update(data)
+    return digest.hexdigest()

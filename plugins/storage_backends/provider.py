@@ -1,4 +1,64 @@
-"""Provider metadata Airflow reads through the `apache_airflow_provider` entry point."""
+"""Provider metadata Airflow reads through the `apache_airflow_provider` entry point.
+
+Airflow 3.3 builds the connection form from `conn-fields` (stored as plain keys in extra) and
+`ui-field-behaviour` (standard fields hidden or relabelled); hooks can no longer declare forms.
+"""
+
+CONN_TYPE = "storage_backend"
+
+_CONFIG_HELP = (
+    "JSON, per service. dropbox: {\"app_key\": \"...\", \"app_secret\": \"...\", \"refresh_token\": \"...\","
+    " \"folder\": \"/simpost\"} (or leave empty and put a legacy access token in Backend token). "
+    "seafile: {\"server\": \"https://seafile.example.org\", \"token\": \"<seafile-get-token>\","
+    " \"repoid\": \"<seafile-list-repo-ids>\", \"folder\": \"/simpost\"}. "
+    "local: {\"api_key\": \"<local_cloud API key>\"}. Optional \"chunk_size\" in bytes (dropbox, seafile)."
+)
+
+CONN_FIELDS = {
+    "storage_backend": {
+        "label": "Backend name",
+        "description": "Human name shown in e-mails and reports, e.g. 'Lab Dropbox'. Defaults to the connection id.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "storage_backend_id": {
+        "label": "Backend identifier",
+        "description": "Which service: dropbox, seafile or local, optionally with a suffix after -, _ or ."
+        " (dropbox_oauth2, seafile-zfn).",
+        "schema": {
+            "type": "string",
+            "pattern": r"^(dropbox|seafile|local)([-_.][A-Za-z0-9][A-Za-z0-9._-]*)?$",
+        },
+    },
+    "storage_backend_config": {
+        "label": "Backend config",
+        "description": _CONFIG_HELP,
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "storage_backend_keep_days": {
+        "label": "Backend keep days",
+        "description": "Days an upload is kept (and its share link valid) before the retention DAG deletes it;"
+        " 0 keeps forever.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 0},
+    },
+    "storage_backend_active": {
+        "label": "Backend active",
+        "description": "Uncheck to refuse new uploads to this backend (retention still runs).",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+}
+
+UI_FIELD_BEHAVIOUR = {
+    "hidden-fields": ["schema", "host", "port", "login"],
+    "relabeling": {"password": "Backend token", "description": "Backend description"},
+    "placeholders": {
+        "password": "dropbox: legacy access token (empty with OAuth2 config) | local: host:port or URL"
+        " of local_cloud | seafile: unused (token goes in the config)",
+        "storage_backend": "Lab Dropbox",
+        "storage_backend_id": "dropbox | seafile | local (suffix allowed: seafile-zfn)",
+        "storage_backend_config": "{\"app_key\": \"...\", \"app_secret\": \"...\", \"refresh_token\": \"...\"}",
+        "storage_backend_keep_days": "30",
+    },
+}
 
 
 def provider_info() -> dict:
@@ -7,5 +67,19 @@ def provider_info() -> dict:
         "name": "simpost storage backends",
         "description": "Storage backends (dropbox, seafile, local) for simpost uploads.",
         "versions": ["0.1.0"],
-        "connection-types": [],
+        "integrations": [
+            {"integration-name": "simpost storage backends", "tags": ["service"]},
+        ],
+        "hooks": [
+            {"integration-name": "simpost storage backends", "python-modules": ["storage_backends.hook"]},
+        ],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": "storage_backends.hook.StorageBackendHook",
+                "hook-name": "Storage backend (simpost)",
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+            }
+        ],
     }

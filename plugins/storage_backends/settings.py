@@ -1,0 +1,334 @@
+"""The one place that turns a `storage_backend` Connection into validated settings.
+
+Duck-typed on the Connection (conn_id, password, description, extra / extra_dejson), so it needs
+no Airflow import and works the same for connections from the UI, the CLI, env vars or tests.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from storage_backends.base import BackendError
+
+Service = Literal["dropbox", "seafile", "local"]
+SERVICES: tuple[str, ...] = ("dropbox", "seafile", "local")
+IDENTIFIER = re.compile(r"^(dropbox|seafile|local)(?:[-_.][A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+DEFAULT_FOLDER = "/simpost"
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+MIN_CHUNK_SIZE = 1024
+# files/upload takes at most 150 MB per call; larger chunks would be refused by Dropbox.
+MAX_CHUNK_SIZE = 150 * 1024 * 1024
+
+# Field name -> UI label, as declared in provider.py; messages use both so admins find the field.
+LABELS = {
+    "storage_backend": "Backend name",
+    "storage_backend_id": "Backend identifier",
+    "storage_backend_token": "Backend token",
+    "storage_backend_config": "Backend config",
+    "storage_backend_keep_days": "Backend keep days",
+    "storage_backend_desc": "Backend description",
+    "storage_backend_active": "Backend active",
+}
+
+
+class SettingsError(BackendError):
+    """A connection definition is wrong; names the connection and the field, never a value."""
+
+    def __init__(self, conn_id: str, field: str, problem: str):
+        self.conn_id, self.field = conn_id, field
+        label = LABELS.get(field)
+        where = f"{label} ({field})" if label else field
+        super().__init__(f"storage backend connection {conn_id!r}: {where}: {problem}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DropboxConfig:
+    """OAuth2 app credentials (preferred) or a legacy long-lived access token."""
+
+    folder: str = DEFAULT_FOLDER
+    app_key: str | None = None
+    app_secret: str | None = dataclasses.field(default=None, repr=False)
+    refresh_token: str | None = dataclasses.field(default=None, repr=False)
+    access_token: str | None = dataclasses.field(default=None, repr=False)
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+
+@dataclasses.dataclass(frozen=True)
+class SeafileConfig:
+    """A library (repoid) on a Seafile server, reached with an account or library API token."""
+
+    server: str
+    repoid: str
+    token: str = dataclasses.field(repr=False)
+    folder: str = DEFAULT_FOLDER
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalConfig:
+    """A local_cloud server: URL from the token field, API key from the config."""
+
+    server: str
+    api_key: str = dataclasses.field(repr=False)
+
+
+ServiceConfig = DropboxConfig | SeafileConfig | LocalConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendSettings:
+    """Everything a backend needs, validated; `repr` shows no secret."""
+
+    conn_id: str
+    name: str
+    identifier: str
+    service: Service
+    config: ServiceConfig
+    keep_days: int
+    description: str
+    active: bool
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for log masking and for scrubbing service answers."""
+        cfg = self.config
+        values: list[str | None] = []
+        if isinstance(cfg, DropboxConfig):
+            values = [cfg.app_secret, cfg.refresh_token, cfg.access_token]
+        elif isinstance(cfg, SeafileConfig):
+            values = [cfg.token]
+        elif isinstance(cfg, LocalConfig):
+            values = [cfg.api_key]
+        return tuple(v for v in values if v)
+
+    def describe(self) -> str:
+        return f"storage backend {self.name!r} ({self.identifier}, connection {self.conn_id!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+def _extra_of(conn: Any, conn_id: str) -> dict:
+    """The extra as a dict, whether the object offers `extra_dejson`, a dict or a JSON string."""
+    extra = getattr(conn, "extra", None)
+    if isinstance(extra, Mapping):
+        return dict(extra)
+    if extra in (None, ""):
+        dejson = getattr(conn, "extra_dejson", None)
+        return dict(dejson) if isinstance(dejson, Mapping) else {}
+    try:
+        parsed = json.loads(extra)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(conn_id, "extra", f"not valid JSON ({_json_where(exc)})") from None
+    if not isinstance(parsed, dict):
+        raise SettingsError(conn_id, "extra", "must be a JSON object")
+    return parsed
+
+
+def _json_where(exc: Exception) -> str:
+    """Position of a JSON error without the document (which may hold secrets)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return type(exc).__name__
+
+
+def _field(extra: dict, name: str) -> Any:
+    """A field stored plainly (the new UI) or with Airflow 2's `extra__<type>__` prefix."""
+    if name in extra:
+        return extra[name]
+    return extra.get(f"extra__storage_backend__{name}")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _parse_bool(conn_id: str, field: str, value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word in ("true", "1", "yes", "on", "y", "t"):
+        return True
+    if word in ("false", "0", "no", "off", "n", "f"):
+        return False
+    raise SettingsError(conn_id, field, "must be true or false")
+
+
+def _parse_keep_days(conn_id: str, value: Any) -> int:
+    field = "storage_backend_keep_days"
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise SettingsError(conn_id, field, "must be a whole number of days, not a boolean")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        value = value.strip()
+        if not re.fullmatch(r"[+-]?\d+", value):
+            raise SettingsError(conn_id, field, "must be a whole number of days (0 keeps forever)")
+        value = int(value)
+    if not isinstance(value, int):
+        raise SettingsError(conn_id, field, "must be a whole number of days (0 keeps forever)")
+    if value < 0:
+        raise SettingsError(conn_id, field, f"must be >= 0 (0 keeps forever), got {value}")
+    return value
+
+
+def _parse_config(conn_id: str, value: Any) -> dict:
+    field = "storage_backend_config"
+    if value is None or value == "":
+        return {}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if not isinstance(value, str):
+        raise SettingsError(conn_id, field, "must be a JSON object")
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise SettingsError(conn_id, field, f"not valid JSON ({_json_where(exc)})") from None
+    if not isinstance(parsed, dict):
+        raise SettingsError(conn_id, field, "must be a JSON object, e.g. {\"key\": \"value\"}")
+    return parsed
+
+
+class _ConfigReader:
+    """Reads typed keys of one service's config and refuses keys it does not know."""
+
+    FIELD = "storage_backend_config"
+
+    def __init__(self, conn_id: str, service: str, raw: dict, known: set[str]):
+        self.conn_id, self.service, self.raw = conn_id, service, raw
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise SettingsError(
+                conn_id, self.FIELD,
+                f"unknown key(s) {', '.join(unknown)} for {service}; allowed: {', '.join(sorted(known))}",
+            )
+
+    def text(self, key: str, required: bool = False, hint: str = "") -> str | None:
+        value = self.raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SettingsError(self.conn_id, self.FIELD, f"{self.service} key {key!r} must be a string")
+        value = (value or "").strip() or None
+        if required and value is None:
+            raise SettingsError(self.conn_id, self.FIELD, f"{self.service} needs {key!r}{hint}")
+        return value
+
+    def folder(self) -> str:
+        folder = self.text("folder") or DEFAULT_FOLDER
+        folder = "/" + folder.strip("/")
+        if folder == "/" or any(part in ("", ".", "..") for part in folder[1:].split("/")):
+            raise SettingsError(
+                self.conn_id, self.FIELD,
+                f"{self.service} 'folder' must be an absolute folder below the root, like /simpost",
+            )
+        return folder
+
+    def chunk_size(self) -> int:
+        value = self.raw.get("chunk_size", DEFAULT_CHUNK_SIZE)
+        if isinstance(value, bool) or not isinstance(value, int) or not (
+            MIN_CHUNK_SIZE <= value <= MAX_CHUNK_SIZE
+        ):
+            raise SettingsError(
+                self.conn_id, self.FIELD,
+                f"{self.service} 'chunk_size' must be bytes between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE}",
+            )
+        return value
+
+
+def _http_url(conn_id: str, field: str, value: str, what: str) -> str:
+    """A base URL; a bare `host:port` means plain HTTP (how local_cloud tokens are written)."""
+    url = value.strip().rstrip("/")
+    if not re.match(r"^https?://", url, re.I):
+        url = "http://" + url
+    if not re.match(r"^https?://[^/\s:]+(:\d{1,5})?(/\S*)?$", url, re.I):
+        raise SettingsError(conn_id, field, f"{what} must be host:port or an http(s):// URL")
+    return url
+
+
+def _dropbox(conn_id: str, token: str | None, raw: dict) -> DropboxConfig:
+    r = _ConfigReader(conn_id, "dropbox", raw, {"app_key", "app_secret", "refresh_token", "folder", "chunk_size"})
+    app_key, app_secret = r.text("app_key"), r.text("app_secret")
+    refresh_token = r.text("refresh_token")
+    oauth = app_key or app_secret or refresh_token
+    if oauth:
+        r.text("app_key", required=True, hint=" for OAuth2 (with app_secret and refresh_token)")
+        r.text("refresh_token", required=True, hint=" for OAuth2: run the OAuth2 flow once with token_access_type=offline")
+    elif not token:
+        raise SettingsError(
+            conn_id, "storage_backend_config",
+            "dropbox needs OAuth2 credentials {\"app_key\", \"app_secret\", \"refresh_token\"}"
+            " here, or a legacy access token in Backend token",
+        )
+    return DropboxConfig(
+        folder=r.folder(), app_key=app_key, app_secret=app_secret, refresh_token=refresh_token,
+        access_token=None if oauth else token, chunk_size=r.chunk_size(),
+    )
+
+
+def _seafile(conn_id: str, token: str | None, raw: dict) -> SeafileConfig:
+    r = _ConfigReader(conn_id, "seafile", raw, {"server", "token", "repoid", "folder", "chunk_size"})
+    server = r.text("server", required=True, hint=", the base URL like https://seafile.example.org")
+    repoid = r.text("repoid", required=True, hint=" (library id; seafile-list-repo-ids lists them)")
+    if not re.fullmatch(r"[0-9a-fA-F-]{8,64}", repoid):
+        raise SettingsError(conn_id, "storage_backend_config", "seafile 'repoid' must be a library id (uuid)")
+    api_token = r.text("token") or token
+    if not api_token:
+        raise SettingsError(
+            conn_id, "storage_backend_config",
+            "seafile needs 'token' (seafile-get-token prints one) here or in Backend token",
+        )
+    return SeafileConfig(
+        server=_http_url(conn_id, "storage_backend_config", server, "seafile 'server'"),
+        repoid=repoid.lower(), token=api_token, folder=r.folder(), chunk_size=r.chunk_size(),
+    )
+
+
+def _local(conn_id: str, token: str | None, raw: dict) -> LocalConfig:
+    r = _ConfigReader(conn_id, "local", raw, {"api_key"})
+    api_key = r.text("api_key", required=True, hint=", the local_cloud server's API key")
+    if not token:
+        raise SettingsError(
+            conn_id, "storage_backend_token", "local needs the local_cloud server as host:port or URL",
+        )
+    return LocalConfig(server=_http_url(conn_id, "storage_backend_token", token, "local server"), api_key=api_key)
+
+
+_BUILDERS = {"dropbox": _dropbox, "seafile": _seafile, "local": _local}
+
+
+def from_connection(conn: Any) -> BackendSettings:
+    """Validate a `storage_backend` Connection (or any object with its attributes)."""
+    conn_id = _text(getattr(conn, "conn_id", None)) or "<unnamed>"
+    extra = _extra_of(conn, conn_id)
+
+    identifier = _text(_field(extra, "storage_backend_id"))
+    if not identifier:
+        raise SettingsError(conn_id, "storage_backend_id", "missing; use dropbox, seafile or local (optionally with a suffix like dropbox_oauth2)")
+    match = IDENTIFIER.match(identifier)
+    if not match:
+        raise SettingsError(
+            conn_id, "storage_backend_id",
+            f"unknown identifier {identifier!r}; use dropbox, seafile or local, optionally followed by -, _ or . and a suffix",
+        )
+    service = match.group(1)
+    token = _text(getattr(conn, "password", None)) or None
+    raw_config = _parse_config(conn_id, _field(extra, "storage_backend_config"))
+    config = _BUILDERS[service](conn_id, token, raw_config)
+
+    return BackendSettings(
+        conn_id=conn_id,
+        name=_text(_field(extra, "storage_backend")) or conn_id,
+        identifier=identifier,
+        service=service,  # type: ignore[arg-type]
+        config=config,
+        keep_days=_parse_keep_days(conn_id, _field(extra, "storage_backend_keep_days")),
+        description=_text(getattr(conn, "description", None)),
+        active=_parse_bool(conn_id, "storage_backend_active", _field(extra, "storage_backend_active"), True),
+    )
