@@ -1,0 +1,597 @@
+"""Text .vec reader (format versions 2 and 3) with optional use of the .vci index.
+
+One streaming pass: the file is read in large chunks cut at line ends; declaration lines go
+through the Python tokenizer, runs of data lines through fastparse in bulk. With a .vci that
+passes the checks (size, block boundaries, ids and counts of every block read, min/max of every
+vector read) only the blocks of selected vectors are read at all; the summaries of the others
+come from the index. If the index turns out wrong half-way, everything this file added is
+rolled back and the file is scanned instead.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import fastparse
+from .errors import ResultsError
+from .store import Run, Sink
+from .textfmt import parse_number, tokenize
+
+CHUNK = 16 << 20
+MAX_LINE = 64 << 20
+_COLUMNS = re.compile(r"^[ETV]+$")
+
+
+class IndexMismatch(Exception):
+    """The .vci does not describe this .vec (internal: triggers the scan fallback)."""
+
+
+@dataclass
+class _Decl:
+    vid: int
+    module: str
+    name: str
+    columns: str
+    key: int  # sink key, or -1 when not selected
+    attrs: dict = field(default_factory=dict)
+
+
+class Progress:
+    """Throttled progress lines for long files."""
+
+    def __init__(self, cb, path: Path, total: int):
+        self.cb, self.name, self.total = cb, path.name, max(total, 1)
+        self.t0 = self.last = time.monotonic()
+        self.enabled = cb is not None and total >= (8 << 20)
+
+    def update(self, done: int, what: str = "read") -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 2.0:
+            return
+        self.last = now
+        mb = done / 1e6
+        rate = mb / max(now - self.t0, 1e-9)
+        self.cb(f"{self.name}: {what} {done / self.total:4.0%} ({mb:.0f} of {self.total / 1e6:.0f} MB, {rate:.0f} MB/s)")
+
+
+class VecReader:
+    def __init__(self, path: Path, sink: Sink, select, progress=None):
+        self.path = Path(path)
+        self.sink = sink
+        self.select = select  # (Run, module, name) -> bool
+        self.progress_cb = progress
+        self.reset()
+
+    def reset(self) -> None:
+        self.version = None
+        self.run: Run | None = None
+        self.runs: list[Run] = []
+        self.target = None  # what an `attr` line belongs to
+        self.decls: dict[int, _Decl] = {}
+        self._lut_dirty = True
+        self.data_lines = 0
+
+    # ---------------------------------------------------------------- declarations
+    def err(self, msg, lineno=None):
+        return ResultsError(msg, path=self.path, line=lineno)
+
+    def text_line(self, line: str, lineno: int | None) -> None:
+        toks = tokenize(line, self.path, lineno)
+        if not toks or toks[0].startswith("#"):
+            return
+        kw = toks[0]
+        if kw[0].isdigit():
+            self.slow_data([line], lineno)
+            return
+        if kw == "version":
+            if len(toks) != 2 or toks[1] not in ("2", "3"):
+                raise self.err(f"unsupported result file version {' '.join(toks[1:])!r} (2 and 3 are known)", lineno)
+            self.version = int(toks[1])
+        elif kw == "run":
+            if len(toks) != 2:
+                raise self.err("malformed run line", lineno)
+            self.run = self.sink.add_run(Run(toks[1]))
+            self.runs.append(self.run)
+            self.target = self.run
+        elif kw == "attr":
+            if len(toks) != 3:
+                raise self.err("malformed attr line (expected: attr NAME VALUE)", lineno)
+            if self.target is None:
+                raise self.err("attr line before any run or vector line", lineno)
+            if isinstance(self.target, Run):
+                self.target.attrs[toks[1]] = toks[2]
+            else:
+                self.target.attrs[toks[1]] = toks[2]
+        elif kw == "itervar":
+            if len(toks) != 3 or self.run is None:
+                raise self.err("malformed itervar line", lineno)
+            self.run.itervars[toks[1]] = toks[2]
+        elif kw in ("config", "param"):
+            if len(toks) != 3 or self.run is None:
+                raise self.err(f"malformed {kw} line", lineno)
+            self.run.config.append((toks[1], toks[2]))
+        elif kw == "vector":
+            self.declare(toks, lineno)
+        else:
+            raise self.err(f"unexpected line starting with {kw[:40]!r} in a .vec file", lineno)
+
+    def declare(self, toks, lineno) -> None:
+        if len(toks) not in (4, 5):
+            raise self.err("malformed vector line (expected: vector ID MODULE NAME [ETV|TV])", lineno)
+        if self.run is None:
+            raise self.err("vector line before the run line", lineno)
+        try:
+            vid = int(toks[1])
+        except ValueError:
+            raise self.err(f"vector id {toks[1]!r} is not an integer", lineno) from None
+        columns = toks[4] if len(toks) == 5 else "TV"
+        if not _COLUMNS.match(columns) or "T" not in columns or "V" not in columns \
+                or len(set(columns)) != len(columns):
+            raise self.err(f"unknown vector columns {columns!r} (expected ETV or TV)", lineno)
+        if vid in self.decls:
+            raise self.err(f"vector id {vid} declared twice", lineno)
+        module, name = toks[2], toks[3]
+        key = -1
+        if self.select(self.run, module, name):
+            key = self.sink.add_vector(self.run.run_id, module, name, columns, {}, self.path, vid)
+        d = _Decl(vid, module, name, columns, key)
+        if key >= 0:
+            d.attrs = self.sink.vectors[key]["attrs"]
+        self.decls[vid] = d
+        self.target = d
+        self._lut_dirty = True
+
+    # ---------------------------------------------------------------- data lines
+    def _build_lut(self) -> None:
+        ids = np.array(sorted(self.decls), dtype=np.int64)
+        self._ids = ids
+        d = [self.decls[int(i)] for i in ids]
+        self._keys = np.array([x.key for x in d], dtype=np.int64)
+        self._nf = np.array([len(x.columns) + 1 for x in d], dtype=np.int8)
+        self._tcol = np.array([x.columns.index("T") + 1 for x in d], dtype=np.int64)
+        self._vcol = np.array([x.columns.index("V") + 1 for x in d], dtype=np.int64)
+        self._lut_dirty = False
+
+    def lookup(self, fvals: np.ndarray):
+        """Index into the declaration tables per line, or None if some id is not declared."""
+        if self._lut_dirty:
+            self._build_lut()
+        if self._ids.size == 0:
+            return None
+        ids = fvals.astype(np.int64)
+        if not np.array_equal(ids, fvals):
+            return None
+        pos = np.searchsorted(self._ids, ids)
+        pos[pos >= self._ids.size] = 0
+        if not np.array_equal(self._ids[pos], ids):
+            return None
+        return pos
+
+    def data_block(self, mv, lineno: int | None, expect_ids=None):
+        """Bulk-convert complete data lines and hand the selected samples to the sink.
+
+        Returns the per-line vector ids (for .vci cross-checks).
+        """
+        res = fastparse.parse_data_lines(mv)
+        pos = None
+        if res is not None:
+            nf, fields = res
+            pos = self.lookup(fields[:, 0])
+            if pos is not None and not np.array_equal(nf, self._nf[pos]):
+                pos = None
+        if pos is None:
+            if lineno is None:
+                raise IndexMismatch("data lines that do not parse where the index puts a block")
+            lines = bytes(mv).decode("utf-8", errors="replace").split("\n")[:-1]
+            return self.slow_data(lines, lineno)
+        n = pos.size
+        self.data_lines += n
+        keys = self._keys[pos]
+        tcol, vcol = self._tcol[pos], self._vcol[pos]
+        if n and tcol.min() == tcol.max() and vcol.min() == vcol.max():
+            t, v = fields[:, int(tcol[0])], fields[:, int(vcol[0])]
+        else:
+            rows = np.arange(n)
+            t, v = fields[rows, tcol], fields[rows, vcol]
+        keep = keys >= 0
+        if not keep.all():
+            keys, t, v = keys[keep], t[keep], v[keep]
+        self.sink.add_samples(keys, np.ascontiguousarray(t), np.ascontiguousarray(v))
+        return self._ids[pos]
+
+    def slow_data(self, lines, lineno):
+        """Line-by-line reading of data lines: exact errors, and the odd legal forms (spaces)."""
+        if self._lut_dirty:
+            self._build_lut()
+        keys, ts, vs, ids = [], [], [], []
+        for i, line in enumerate(lines):
+            ln = None if lineno is None else lineno + i
+            toks = tokenize(line, self.path, ln)
+            if not toks:
+                continue
+            try:
+                vid = int(toks[0])
+            except ValueError:
+                raise self.err(f"bad data line {line[:60]!r}", ln) from None
+            d = self.decls.get(vid)
+            if d is None:
+                raise self.err(f"data line for undeclared vector id {vid}", ln)
+            if len(toks) != len(d.columns) + 1:
+                raise self.err(f"data line has {len(toks) - 1} values, vector {vid} declares "
+                               f"{len(d.columns)} ({d.columns}); truncated or corrupt?", ln)
+            vals = [parse_number(x, self.path, ln) for x in toks[1:]]
+            ids.append(vid)
+            if d.key >= 0:
+                keys.append(d.key)
+                ts.append(vals[d.columns.index("T")])
+                vs.append(vals[d.columns.index("V")])
+        self.data_lines += len(ids)
+        if keys:
+            self.sink.add_samples(np.array(keys, dtype=np.int64), np.array(ts), np.array(vs))
+        return np.array(ids, dtype=np.int64)
+
+    # ---------------------------------------------------------------- mixed text
+    def mixed(self, mv, lineno: int | None, allow_data=True) -> int:
+        """Process complete lines of any kind; returns the number of lines."""
+        b = np.frombuffer(mv, dtype=np.uint8)
+        if b.size == 0:
+            return 0
+        nl = np.flatnonzero(b == 10)
+        n = nl.size
+        starts = np.empty(n, dtype=np.int64)
+        starts[0] = 0
+        starts[1:] = nl[:-1] + 1
+        fb = b[starts]
+        isdata = (fb >= 48) & (fb <= 57)
+        if isdata.all():
+            if not allow_data:
+                raise IndexMismatch("data lines outside the blocks of the index")
+            self.data_block(mv, lineno)
+            return n
+        cuts = np.flatnonzero(isdata[1:] != isdata[:-1]) + 1
+        bounds = [0, *cuts.tolist(), n]
+        for a, z in zip(bounds[:-1], bounds[1:]):
+            ln = None if lineno is None else lineno + a
+            if isdata[a]:
+                if not allow_data:
+                    raise IndexMismatch("data lines outside the blocks of the index")
+                self.data_block(mv[starts[a]:nl[z - 1] + 1], ln)
+            else:
+                raw = bytes(mv[starts[a]:nl[z - 1]])
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    bad = raw[:e.start].count(b"\n")
+                    raise self.err("garbage bytes (not UTF-8 text)",
+                                   None if ln is None else ln + bad) from None
+                pending = ""
+                for i, line in enumerate(text.split("\n")):
+                    if line.endswith("\\") and not line.endswith("\\\\"):
+                        pending += line[:-1]
+                        continue
+                    self.text_line(pending + line, None if ln is None else ln + i)
+                    pending = ""
+                if pending:
+                    self.text_line(pending, None if ln is None else ln + z - a - 1)
+        return n
+
+    # ---------------------------------------------------------------- whole file
+    def read(self, vci: Path | None = None) -> dict:
+        size = self.path.stat().st_size
+        info = {"path": str(self.path), "format": "text", "bytes": size, "index": "none"}
+        if vci is not None:
+            reason = None
+            try:
+                idx = VciIndex.load(vci, size)
+            except IndexMismatch as e:
+                idx, reason = None, str(e)
+            if idx is not None:
+                cp = self.sink.checkpoint()
+                try:
+                    self._read_indexed(idx, size)
+                    info["index"] = "used"
+                    info["bytes_read"] = self._bytes_read
+                    info["version"] = self.version
+                    info["runs"] = [r.run_id for r in self.runs]
+                    info["vectors"] = len(self.decls)
+                    return info
+                except IndexMismatch as e:
+                    reason = str(e)
+                    self.sink.rollback(cp)
+                    self.reset()
+            info["index"] = f"ignored: {reason}"
+            if self.progress_cb:
+                self.progress_cb(f"{vci.name}: not used ({reason}); scanning {self.path.name}")
+        self._scan(size)
+        info["bytes_read"] = size
+        info["version"] = self.version
+        info["runs"] = [r.run_id for r in self.runs]
+        info["vectors"] = len(self.decls)
+        return info
+
+    def _check_head(self, first: bytes) -> None:
+        if not first.startswith(b"version ") and not first.startswith(b"run ") \
+                and not first.startswith(b"#") and first.strip():
+            raise self.err("not an OMNeT++ vector file (first line is not 'version N')", 1)
+
+    def _check_end(self, f, size) -> None:
+        if size == 0:
+            raise self.err("empty file")
+        f.seek(max(size - 2, 0))
+        tail = f.read(2)
+        if not tail.endswith(b"\n"):
+            raise self.err("file ends in the middle of a line: truncated?")
+        if self.version == 3 and tail != b"\n\n" and size > 1:
+            raise self.err("file does not end with the end-of-run blank line OMNeT++ writes: "
+                           "truncated, or the simulation did not finish")
+
+    def _scan(self, size: int) -> None:
+        prog = Progress(self.progress_cb, self.path, size)
+        lineno = 1
+        done = 0
+        with open(self.path, "rb") as f:
+            carry = b""
+            first = True
+            while True:
+                data = f.read(CHUNK)
+                if not data:
+                    break
+                buf = carry + data if carry else data
+                if first:
+                    self._check_head(buf[:64].split(b"\n")[0])
+                    first = False
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0:
+                    if len(buf) > MAX_LINE:
+                        raise self.err("line longer than 64 MB: not a result file?", lineno)
+                    carry = buf
+                    continue
+                mv = memoryview(buf)[:cut]
+                lineno += self.mixed(mv, lineno)
+                carry = buf[cut:]
+                done += cut
+                prog.update(done)
+            if carry:
+                raise self.err("file ends in the middle of a line: truncated?", lineno)
+            if first:
+                raise self.err("empty file")
+            if self.version is None:
+                raise self.err("no 'version' line: not an OMNeT++ vector file", 1)
+            self._check_end(f, size)
+
+    # ---------------------------------------------------------------- indexed
+    def _read_indexed(self, idx: "VciIndex", size: int) -> None:
+        prog = Progress(self.progress_cb, self.path, size)
+        self._bytes_read = 0
+        blocks = idx.blocks  # sorted by offset
+        off, length, bid, cnt = blocks["offset"], blocks["length"], blocks["id"], blocks["count"]
+        ends = off + length
+        nblk = off.size
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            first_block = int(off[0]) if nblk else size
+            head = os.pread(fd, first_block, 0)
+            self._bytes_read += len(head)
+            if not head.endswith(b"\n") and first_block:
+                raise IndexMismatch("first block does not start at a line start")
+            self._check_head(head[:64].split(b"\n")[0])
+            self.mixed(memoryview(head), 1, allow_data=False)
+            if self.version is None:
+                raise IndexMismatch("no version line before the first block")
+            # blocks must follow each other; text between them is declarations only
+            for r in idx.runs:
+                if self.run is None or r != self.run.run_id:
+                    raise IndexMismatch("run id differs from the .vec")
+            selected = np.array([self.decls[int(i)].key >= 0 if int(i) in self.decls else False
+                                 for i in bid], dtype=bool) if nblk else np.zeros(0, bool)
+            i = 0
+            pos = first_block
+            while i < nblk:
+                if off[i] < pos:
+                    raise IndexMismatch("blocks overlap")
+                if off[i] > pos:  # a gap: declarations written between blocks
+                    gap = os.pread(fd, int(off[i] - pos), pos)
+                    self._bytes_read += len(gap)
+                    if not gap.endswith(b"\n"):
+                        raise IndexMismatch("a block does not start at a line start")
+                    self.mixed(memoryview(gap), None, allow_data=False)
+                    pos = int(off[i])
+                if int(bid[i]) not in self.decls:
+                    raise IndexMismatch(f"block of vector {int(bid[i])} which the .vec does not declare (yet)")
+                if not selected[i]:
+                    # not read; still make sure the block is where the index says
+                    probe = os.pread(fd, 24, int(off[i]))
+                    tail = os.pread(fd, 1, int(ends[i]) - 1)
+                    if not probe.startswith(f"{int(bid[i])}\t".encode()) or tail != b"\n":
+                        raise IndexMismatch("a block boundary does not match the .vec")
+                    pos = int(ends[i])
+                    i += 1
+                    continue
+                # a run of adjacent selected blocks, up to CHUNK bytes
+                j = i + 1
+                while j < nblk and selected[j] and off[j] == ends[j - 1] and ends[j] - off[i] <= CHUNK:
+                    j += 1
+                start, stop = int(off[i]), int(ends[j - 1])
+                self._read_blocks(fd, start, stop, bid[i:j], cnt[i:j])
+                pos = stop
+                i = j
+                prog.update(pos)
+            if pos < size:
+                rest = os.pread(fd, size - pos, pos)
+                self._bytes_read += len(rest)
+                if not rest.endswith(b"\n"):
+                    raise IndexMismatch("the .vec ends in the middle of a line")
+                self.mixed(memoryview(rest), None, allow_data=False)
+            if size == 0 or not os.pread(fd, 2, max(size - 2, 0)).endswith(b"\n"):
+                raise IndexMismatch("the .vec ends in the middle of a line")
+            if self.version == 3 and size > 1 and os.pread(fd, 2, size - 2) != b"\n\n":
+                raise IndexMismatch("the .vec lacks its end-of-run blank line")
+        finally:
+            os.close(fd)
+        # declarations must be the index's; summaries of what was read must agree with it
+        for vid, (module, name, columns) in idx.vectors.items():
+            d = self.decls.get(vid)
+            if d is None or (d.module, d.name, d.columns) != (module, name, columns):
+                raise IndexMismatch(f"vector {vid} is declared differently in the .vec")
+        if len(idx.vectors) != len(self.decls):
+            raise IndexMismatch("the .vec declares vectors the index does not list")
+        per = idx.per_vector()
+        for vid, d in self.decls.items():
+            if d.key < 0:
+                continue
+            acc = self.sink.accs[d.key]
+            s = per.get(vid)
+            if s is None:
+                if acc.count:
+                    raise IndexMismatch(f"vector {vid} has data the index does not list")
+                continue
+            n, mn, mx, sm, sq, t0, t1 = s
+            if acc.count != n:
+                raise IndexMismatch(f"vector {vid}: index counts {n}, the .vec has {acc.count}")
+            for a, b in ((acc.min, mn), (acc.max, mx), (acc.first_time, t0), (acc.last_time, t1)):
+                if not (math.isnan(b) or a == b or _close(a, b)):
+                    raise IndexMismatch(f"vector {vid}: index summary differs from the data")
+            if not (math.isnan(sm) or math.isnan(acc.sum) or _close(acc.sum, sm, 1e-9)):
+                raise IndexMismatch(f"vector {vid}: index sum differs from the data")
+
+    def _read_blocks(self, fd, start, stop, ids, counts) -> None:
+        """Read adjacent blocks [start, stop) and check ids and line counts block by block."""
+        expect = np.repeat(ids, counts)
+        got_parts = []
+        pos = start
+        carry = b""
+        while pos < stop:
+            n = min(CHUNK, stop - pos)
+            data = os.pread(fd, n, pos)
+            if len(data) != n:
+                raise IndexMismatch("the .vec is shorter than the index says")
+            pos += n
+            self._bytes_read += n
+            buf = carry + data if carry else data
+            cut = buf.rfind(b"\n") + 1 if pos < stop else len(buf)
+            if cut == 0:
+                carry = buf
+                continue
+            if not buf[:cut].endswith(b"\n"):
+                raise IndexMismatch("a block does not end at a line end")
+            got_parts.append(self.data_block(memoryview(buf)[:cut], None))
+            carry = buf[cut:]
+        got = np.concatenate(got_parts) if got_parts else np.zeros(0, np.int64)
+        if not np.array_equal(got, expect):
+            raise IndexMismatch("block ids or line counts differ from the index")
+
+
+def _close(a, b, rel=1e-12):
+    return a == b or abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+class VciIndex:
+    """A parsed .vci: run ids, vector declarations and the block table."""
+
+    def __init__(self):
+        self.runs: list[str] = []
+        self.vectors: dict[int, tuple[str, str, str]] = {}
+        self.blocks = None
+
+    @classmethod
+    def load(cls, path: Path, vec_size: int) -> "VciIndex":
+        try:
+            raw = Path(path).read_bytes()
+            text = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise IndexMismatch(f"unreadable ({e.__class__.__name__})") from None
+        lines = text.split("\n")
+        if not lines or not lines[0].startswith("file "):
+            raise IndexMismatch("no 'file' fingerprint line")
+        fp = lines[0].split()
+        try:
+            if int(fp[1]) != vec_size:
+                raise IndexMismatch(f"fingerprint size {fp[1]} != .vec size {vec_size}")
+        except (IndexError, ValueError):
+            raise IndexMismatch("bad fingerprint line") from None
+        if not text.endswith("\n"):
+            raise IndexMismatch("index truncated")
+        self = cls()
+        rows = []
+        columns = {}
+        for ln, line in enumerate(lines[1:], start=2):
+            if not line:
+                continue
+            if line[0].isdigit():
+                rows.append(line)
+                continue
+            try:
+                toks = tokenize(line)
+            except ResultsError:
+                raise IndexMismatch(f"line {ln} malformed") from None
+            kw = toks[0]
+            if kw == "run":
+                self.runs.append(toks[1])
+            elif kw == "vector":
+                if len(toks) not in (4, 5):
+                    raise IndexMismatch(f"line {ln} malformed")
+                cols = toks[4] if len(toks) == 5 else "TV"
+                self.vectors[int(toks[1])] = (toks[2], toks[3], cols)
+                columns[int(toks[1])] = cols
+            elif kw in ("version", "attr", "itervar", "config", "param"):
+                pass
+            else:
+                raise IndexMismatch(f"line {ln}: unexpected {kw[:20]!r}")
+        if len(self.runs) != 1:
+            raise IndexMismatch("index of several runs")
+        n = len(rows)
+        ids = np.zeros(n, np.int64)
+        offset = np.zeros(n, np.int64)
+        length = np.zeros(n, np.int64)
+        count = np.zeros(n, np.int64)
+        stats = np.zeros((n, 6))  # firstT lastT min max sum sqrsum
+        try:
+            for i, line in enumerate(rows):
+                t = line.split()
+                vid = int(t[0])
+                cols = columns[vid]
+                want = 12 if "E" in cols else 10
+                if len(t) != want:
+                    raise ValueError
+                k = 3 if "E" not in cols else 5
+                ids[i], offset[i], length[i] = vid, int(t[1]), int(t[2])
+                count[i] = int(t[k + 2])
+                stats[i] = (float(t[k]), float(t[k + 1]), float(t[k + 3]), float(t[k + 4]),
+                            float(t[k + 5]), float(t[k + 6]))
+        except (ValueError, KeyError, IndexError):
+            raise IndexMismatch("malformed block line") from None
+        if n and (offset.min() < 0 or length.min() <= 0 or count.min() <= 0
+                  or (offset + length).max() > vec_size):
+            raise IndexMismatch("block outside the .vec")
+        order = np.argsort(offset, kind="stable")
+        self.blocks = {"id": ids[order], "offset": offset[order], "length": length[order],
+                       "count": count[order], "stats": stats[order]}
+        return self
+
+    def per_vector(self) -> dict:
+        """vid -> (count, min, max, sum, sqrsum, firstT, lastT) over all blocks."""
+        out = {}
+        b = self.blocks
+        for i in np.argsort(b["offset"], kind="stable"):
+            vid = int(b["id"][i])
+            t0, t1, mn, mx, s, sq = (float(x) for x in b["stats"][i])
+            n = int(b["count"][i])
+            if vid not in out:
+                out[vid] = [n, mn, mx, s, sq, t0, t1]
+            else:
+                o = out[vid]
+                o[0] += n
+                o[1] = min(o[1], mn)
+                o[2] = max(o[2], mx)
+                o[3] += s
+                o[4] += sq
+                o[6] = t1
+        return {k: tuple(v) for k, v in out.items()}
