@@ -136,3 +136,27 @@ def write_file(path: Path, size: int, seed: int = 1) -> Path:
     rng = random.Random(seed)
     path.write_bytes(rng.randbytes(size))
     return path
+
+
+LOCAL_CLOUD_API_KEY = "emu-local-cloud-key-3c9a61"
+
+
+@pytest.fixture(scope="session")
+def local_cloud_url(tmp_path_factory) -> Iterator[str]:
+    """A real local_cloud server (not an emulator) on loopback, for the `local` service."""
+    from local_cloud.testing import running_server
+
+    with running_server(tmp_path_factory.mktemp("local-cloud"), LOCAL_CLOUD_API_KEY) as url:
+        yield url
+
+
+def local_conn_json(server: str, *, keep_days: int = 7, active: bool = True,
+                    api_key: str = LOCAL_CLOUD_API_KEY) -> dict:
+    return {
+        "conn_type": "storage_backend",
+        "password": server.removeprefix("http://"),
+        "description": "local_cloud on loopback",
+        "extra": {"storage_backend": "Local cloud", "storage_backend_id": "local",
+                  "storage_backend_config": json.dumps({"api_key": api_key}), "storage_backend_keep_days": keep_days,
+                  "storage_backend_active": active},
+    }

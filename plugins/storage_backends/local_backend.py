@@ -1,0 +1,94 @@
+"""The `local` service: a self-hosted local_cloud server, through its own client.
+
+local_cloud's client resumes uploads by itself; the other calls (list, delete, status) go
+through `retry.RetryPolicy` like every other service.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import cached_property
+
+from storage_backends.base import BackendError, RemoteFile, Upload, scrub
+from storage_backends.naming import is_remote_name
+from storage_backends.retry import DEFAULT_RETRY, Retry, RetryPolicy
+from storage_backends.settings import BackendSettings, LocalConfig
+
+log = logging.getLogger(__name__)
+
+
+def _time(value: str | None) -> datetime | None:
+    """local_cloud writes ISO-8601 UTC with a trailing Z."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def classify(exc: BaseException) -> Retry | None:
+    """No answer, 429 and 5xx are transient; other refusals are final."""
+    from local_cloud.client import LocalCloudError
+
+    if isinstance(exc, LocalCloudError) and (exc.status is None or exc.status == 429 or exc.status >= 500):
+        return Retry()
+    return None
+
+
+class LocalBackend:
+    """One local_cloud server; remote ids are local_cloud file ids."""
+
+    def __init__(self, settings: BackendSettings, retry: RetryPolicy = DEFAULT_RETRY):
+        if not isinstance(settings.config, LocalConfig):
+            raise TypeError("LocalBackend needs local settings")
+        self.settings, self.cfg, self.retry = settings, settings.config, retry
+
+    @cached_property
+    def client(self):
+        from local_cloud.client import LocalCloudClient
+
+        return LocalCloudClient(self.cfg.server, self.cfg.api_key, timeout=300.0)
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        from local_cloud.client import LocalCloudError
+
+        try:
+            return self.retry.run(lambda: fn(*args, **kwargs), what=f"local_cloud {what}", classify=classify)
+        except LocalCloudError as exc:
+            reason = f"HTTP {exc.status} {exc.reason}" if exc.status else exc.reason
+            hint = " (wrong api_key?)" if exc.status in (401, 403) else ""
+            message = f"{self.settings.describe()}: {what} at {self.client.base} failed: {reason}{hint}"
+            raise BackendError(scrub(message, self.settings.secrets)) from None
+
+    def upload(self, path: str, remote_name: str, keep_days: int) -> Upload:
+        record = self._call("upload", self.client.upload, path, remote_name, keep_days=keep_days)
+        log.info("uploaded %s (%d bytes) to local_cloud as %s", remote_name, record["size"], record["id"])
+        return Upload(remote_id=record["id"], link=record["link"], size=record["size"], sha256=record["sha256"],
+                      uploaded_at=_time(record["uploaded_at"]), expires_at=_time(record.get("expires_at")))
+
+    def list_uploads(self) -> list[RemoteFile]:
+        return [
+            RemoteFile(remote_id=r["id"], name=r["name"], size=r["size"], modified_at=_time(r["uploaded_at"]))
+            for r in self._call("list", self.client.list)
+            if is_remote_name(r["name"])
+        ]
+
+    def delete(self, remote_id: str) -> None:
+        """Only files this project named; a file that is already gone counts as deleted."""
+        from local_cloud.client import LocalCloudError
+
+        try:
+            record = self.client.get(remote_id)
+        except LocalCloudError as exc:
+            if exc.status == 404:
+                log.info("%s was already gone from local_cloud", remote_id)
+                return
+            record = self._call("lookup", self.client.get, remote_id)
+        if not is_remote_name(record["name"]):
+            raise BackendError(f"{self.settings.describe()}: refusing to delete {remote_id!r}: not a simpost upload")
+        self._call("delete", self.client.delete, remote_id)
+
+    def check(self) -> tuple[bool, str]:
+        try:
+            health = self._call("health", self.client.health)
+            status = self._call("status", self.client.status)
+        except BackendError as exc:
+            return False, str(exc)
+        return True, (f"local_cloud {health.get('version', '?')} at {self.client.base}: {status.get('files', 0)}"
+                      f" file(s), {status.get('free_bytes', '?')} bytes free")
