@@ -233,6 +233,21 @@ def _stems(vectors: list, runs_by_id: dict) -> dict:
     return out
 
 
+def _stddev(fl: dict) -> str:
+    """Standard deviation as OMNeT++'s tools report it: recomputed from count, sum and sqrsum
+    (opp_scavetool does this; the stddev field in the file can differ in the 14th digit).
+    Weighted statistics and counts below 2 keep the field as written."""
+    try:
+        n = float(fl["count"])
+        total, sq = float(fl["sum"]), float(fl["sqrsum"])
+    except (KeyError, ValueError):
+        return fl.get("stddev", "")
+    if n < 2 or "weights" in fl or not (math.isfinite(total) and math.isfinite(sq)):
+        return fl.get("stddev", "")
+    var = (sq - total * total / n) / (n - 1)
+    return fmt(math.sqrt(var) if var > 0 else 0.0)
+
+
 def _hist_rows(st) -> list:
     """(lower, upper, count) per bin; the first bin is the underflow, the last the overflow."""
     bins = st["bins"]
@@ -285,7 +300,7 @@ def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", progress=No
             fl = s["fields"]
             total = fl.get("sum", fl.get("weightedSum", ""))
             w.writerow([s["run"], s["module"], s["name"], fl.get("count", ""), fl.get("mean", ""),
-                        fl.get("stddev", ""), fl.get("min", ""), fl.get("max", ""), total])
+                        _stddev(fl), fl.get("min", ""), fl.get("max", ""), total])
             for lo, hi, c in _hist_rows(s):
                 wh.writerow([s["run"], s["module"], s["name"], lo, hi, c])
                 nbins += 1
