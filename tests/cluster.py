@@ -209,6 +209,7 @@ class AirflowCluster:
         *,
         dags_folder: str | Path,
         plugins_folder: str | Path | None = None,
+        pythonpath: Sequence[str | Path] = (),
         env_overrides: Mapping[str, str] | None = None,
         executor: str = "LocalExecutor",
         sql_alchemy_conn: str | None = None,
@@ -254,7 +255,7 @@ class AirflowCluster:
         }
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(self.home / "pylib"), *filter(None, [os.environ.get("PYTHONPATH")])]
+            [str(self.home / "pylib"), *map(str, pythonpath), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
         env["PYTHONUNBUFFERED"] = "1"
         env[CLUSTER_MARKER] = self.id
@@ -292,8 +293,7 @@ class AirflowCluster:
             env.update(
                 {
                     "AIRFLOW__CELERY__BROKER_URL": broker_url,
-                    "AIRFLOW__CELERY__RESULT_BACKEND": "db+"
-                    + self.sql_alchemy_conn.replace("+psycopg2", "").replace("+psycopg", ""),
+                    "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.sql_alchemy_conn,
                     "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
                     "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
                 }
@@ -569,14 +569,24 @@ class AirflowCluster:
         return self.api("GET", f"{path}/tries").json()["task_instances"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The task's log as text (one line per structured log event)."""
         r = self.api(
             "GET",
             f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
             params={"full_content": "true"},
-            headers={"Accept": "text/plain"},
+            headers={"Accept": "application/json"},
             check=False,
         )
-        return r.text
+        if r.status_code != 200:
+            return f"(log: HTTP {r.status_code} {r.text[:300]})"
+        content = r.json().get("content")
+        if isinstance(content, list):
+            return "\n".join(
+                " ".join(str(e.get(k, "")) for k in ("timestamp", "level", "event", "error_detail") if e.get(k))
+                if isinstance(e, dict) else str(e)
+                for e in content
+            )
+        return str(content)
 
     # ---------------------------------------------------------------- memory
 
