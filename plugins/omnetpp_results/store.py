@@ -149,11 +149,12 @@ class Sink:
                     raise ResultsError(
                         f"time goes backwards in vector {vec['module']} {vec['name']} at t={t[i]!r}",
                         path=vec["file"])
-        s = np.add.reduceat(v, starts)
-        mn = np.fmin.reduceat(v, starts)
-        mx = np.fmax.reduceat(v, starts)
-        dev = v - np.repeat(s / cnt, cnt)
-        m2 = np.add.reduceat(dev * dev, starts)
+        with np.errstate(invalid="ignore", over="ignore"):  # nan/inf samples are legal
+            s = np.add.reduceat(v, starts)
+            mn = np.fmin.reduceat(v, starts)
+            mx = np.fmax.reduceat(v, starts)
+            dev = v - np.repeat(s / cnt, cnt)
+            m2 = np.add.reduceat(dev * dev, starts)
         pairs = np.empty((n, 2), dtype=np.float64)
         pairs[:, 0] = t
         pairs[:, 1] = v

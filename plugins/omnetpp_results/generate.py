@@ -1,0 +1,247 @@
+"""Synthetic OMNeT++ 6.x result sets for demos, tests and the benchmark.
+
+Shape follows the routing sample (Net60StoreAndForward, result-recording-modes=all): vectors of
+8 names on router modules, ETV columns, data in interleaved blocks, some vectors declared but
+empty; plus a matching .vci (right offsets, block summaries and fingerprint), a .sca with
+scalars, a statistic and a histogram, omnetpp.ini and a Cmdenv log with status blocks.
+Deterministic for a given seed. Default: small (a few hundred KB).
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+NAMES = ["busy:vector", "drop:vector", "endToEndDelay:vector", "hopCount:vector",
+         "qlen:vector", "rxBytes:vector", "sourceAddress:vector", "txBytes:vector"]
+TITLES = {"busy:vector": ("server busy state", "", "sample-hold"),
+          "drop:vector": ("dropped packet byte length", "B", "none"),
+          "endToEndDelay:vector": ("end-to-end delay of arrived packets", "s", "none"),
+          "hopCount:vector": ("hop count of arrived packets", "", "none"),
+          "qlen:vector": ("queue length", "", "sample-hold"),
+          "rxBytes:vector": ("received packet byte length", "B", "none"),
+          "sourceAddress:vector": ("source address of arrived packets", "", "none"),
+          "txBytes:vector": ("transmitting packet byte length", "B", "none")}
+NETWORK = "Net60"
+CONFIG = "SyntheticNet60"
+LINES_PER_BLOCK = 470  # ~15 KB blocks, like the real file
+
+
+def _g(x) -> str:
+    return "%.14g" % x
+
+
+def _modules(n_vectors: int) -> list[tuple[str, str]]:
+    out = []
+    i = 0
+    while len(out) < n_vectors:
+        for name in NAMES:
+            mod = f"{NETWORK}.rte[{i}].queue[0]" if name in ("busy:vector", "drop:vector", "qlen:vector",
+                                                             "rxBytes:vector", "txBytes:vector") \
+                else f"{NETWORK}.rte[{i}].app"
+            out.append((mod, name))
+            if len(out) == n_vectors:
+                break
+        i += 1
+    return out
+
+
+def _header(run_id: str, sim_time: float, seed: int) -> str:
+    attrs = [("configname", CONFIG), ("datetime", "20261121-21:53:41"), ("datetimef", "20261121-215341"),
+             ("experiment", CONFIG), ("inifile", "omnetpp.ini"), ("iterationvars", '""'),
+             ("iterationvarsd", '""'), ("iterationvarsf", '""'), ("measurement", '""'),
+             ("network", NETWORK), ("processid", "4242"), ("repetition", "0"), ("replication", "#0"),
+             ("resultdir", "results"), ("runnumber", "0"), ("seedset", str(seed))]
+    lines = ["version 3", f"run {run_id}"]
+    lines += [f"attr {k} {v}" for k, v in attrs]
+    lines += ["config cmdenv-express-mode true", "config cmdenv-status-frequency 1s",
+              "config result-dir results", f"config sim-time-limit {_g(sim_time)}s",
+              f"config network {NETWORK}", '**.result-recording-modes all'.join(["config ", ""])]
+    return "\n".join(lines) + "\n\n"
+
+
+def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
+             sim_time: float | None = None, seed: int = 1, progress=None) -> dict:
+    """Write results/Synthetic-#0.{vec,vci,sca}, omnetpp.ini and run0.stdout.log under out_dir."""
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    res = out / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    random.seed(seed)
+    vectors = max(1, int(vectors))
+    decl = _modules(vectors)
+    # ~1 in 6 vectors stays empty (declared, no data), like drop:vector in the real file
+    active = [i for i, (m, n) in enumerate(decl) if not (n == "drop:vector" and i % 3)]
+    if not active:
+        active = [0]
+    line_bytes = 34.0
+    if target_bytes is None and sim_time is None:
+        target_bytes = 300_000.0
+    if target_bytes is not None:
+        total_lines = int(max(target_bytes, 10_000) / line_bytes)
+        rounds = max(1, total_lines // (LINES_PER_BLOCK * len(active)))
+        sim_time = float(sim_time or max(1.0, round(rounds * 0.2, 1)))
+    else:
+        rounds = max(1, int(sim_time * 5))
+    dt = sim_time / rounds
+    run_id = f"{CONFIG}-0-20261121-21:53:41-4242"
+    header = _header(run_id, sim_time, seed)
+    vec_path, vci_path = res / "Synthetic-#0.vec", res / "Synthetic-#0.vci"
+    vci_blocks: list[str] = []
+    vci_decl: list[str] = []
+    state = {i: {"ev": 0, "q": 0} for i in active}
+    n_lines = 0
+    event = 0
+    with open(vec_path, "wb") as f:
+        f.write(header.encode())
+        pos = len(header.encode())
+        decl_text = []
+        for vid, (mod, name) in enumerate(decl):
+            title, unit, interp = TITLES[name]
+            d = [f"vector {vid} {mod} {name} ETV", f"attr interpolationmode {interp}",
+                 "attr recordingmode vector", f"attr source {name.split(':')[0]}",
+                 f'attr title "{title}, vector"']
+            if unit:
+                d.insert(2, f"attr unit {unit}")
+            decl_text += d
+        dt_bytes = ("\n".join(decl_text) + "\n").encode()
+        f.write(dt_bytes)
+        pos += len(dt_bytes)
+        vci_decl = decl_text
+        last_note = time.monotonic()
+        for r in range(rounds):
+            t0, t1 = r * dt, (r + 1) * dt
+            for vid in active:
+                mod, name = decl[vid]
+                k = LINES_PER_BLOCK + int(rng.integers(-40, 40))
+                ts = np.sort(rng.integers(int(t0 * 1e9), int(t1 * 1e9), size=k)) / 1e9
+                if r == 0:
+                    ts[0] = 0.0
+                evs = event + np.sort(rng.integers(0, 8 * k, size=k))
+                vals = _values(name, k, rng, state[vid])
+                tl = ts.tolist()
+                el = evs.tolist()
+                vl = vals.tolist()
+                if name == "endToEndDelay:vector":
+                    vs = ["%.14g" % x for x in vl]
+                else:
+                    vs = [str(int(x)) for x in vl]
+                p = f"{vid}\t"
+                block = "".join([f"{p}{e}\t{t!r}\t{v}\n" for e, t, v in zip(el, tl, vs)])
+                block = block.replace(".0\t", "\t")  # integral times print without a dot
+                b = block.encode()
+                f.write(b)
+                arr = vals.astype(np.float64)
+                vci_blocks.append(
+                    f"{vid}\t{pos} {len(b)} {el[0]} {el[-1]} {_g(tl[0])} {_g(tl[-1])} {k} "
+                    f"{_g(arr.min())} {_g(arr.max())} {_g(arr.sum())} {_g((arr * arr).sum())}")
+                pos += len(b)
+                n_lines += k
+            event += 8 * LINES_PER_BLOCK + 400
+            if progress and time.monotonic() - last_note > 5:
+                last_note = time.monotonic()
+                progress(f"generate: {pos / 1e6:.0f} MB")
+        f.write(b"\n")
+        pos += 1
+    st = os.stat(vec_path)
+    with open(vci_path, "w") as f:
+        f.write(f"file {st.st_size} {int(st.st_mtime)}".ljust(64) + "\n")
+        f.write(header.rstrip("\n") + "\n\n")
+        # the .vci lists each vector's declaration followed by its blocks
+        by_vec: dict[int, list[str]] = {}
+        for line in vci_blocks:
+            by_vec.setdefault(int(line.split("\t", 1)[0]), []).append(line)
+        i = 0
+        while i < len(vci_decl):
+            line = vci_decl[i]
+            f.write(line + "\n")
+            vid = int(line.split()[1])
+            i += 1
+            while i < len(vci_decl) and vci_decl[i].startswith("attr "):
+                f.write(vci_decl[i] + "\n")
+                i += 1
+            for b in by_vec.get(vid, []):
+                f.write(b + "\n")
+    _write_sca(res / "Synthetic-#0.sca", header, decl, rng, sim_time)
+    (out / "omnetpp.ini").write_text(
+        "[General]\nnetwork = Net60\nsim-time-limit = %ss\n**.result-recording-modes = all\n\n"
+        "[%s]\ndescription = \"synthetic result set of simpost's generator\"\n" % (_g(sim_time), CONFIG))
+    _write_log(out / "run0.stdout.log", run_id, sim_time, event, seed)
+    return {"out_dir": str(out), "vec": str(vec_path), "vec_bytes": vec_path.stat().st_size,
+            "lines": n_lines, "vectors": len(decl), "empty_vectors": len(decl) - len(active),
+            "blocks": len(vci_blocks), "sim_time": sim_time,
+            "seconds": round(time.perf_counter() - t_start, 2)}
+
+
+def _values(name: str, k: int, rng, st: dict) -> np.ndarray:
+    if name == "busy:vector":
+        return (np.arange(k) + st["ev"]) % 2
+    if name == "qlen:vector":
+        steps = rng.integers(-1, 2, size=k)
+        q = np.maximum(st["q"] + np.cumsum(steps), 0)
+        st["q"] = int(q[-1])
+        return q
+    if name in ("rxBytes:vector", "txBytes:vector", "drop:vector"):
+        return rng.integers(1, 17, size=k) * 64
+    if name == "endToEndDelay:vector":
+        return np.round(rng.exponential(0.02, size=k), 12)
+    if name == "hopCount:vector":
+        return rng.integers(1, 12, size=k)
+    return rng.integers(0, 60, size=k)
+
+
+def _write_sca(path: Path, header: str, decl, rng, sim_time) -> None:
+    lines = [header.rstrip("\n"), ""]
+    mods = sorted({m for m, _ in decl})
+    for m in mods[:50]:
+        lines.append(f"par {m} typename \"\\\"Queue\\\"\"" if "queue" in m else f"par {m} typename \"\\\"App\\\"\"")
+    for m in mods:
+        n = int(rng.integers(100, 2000))
+        lines += [f"scalar {m} packets:count {n}", "attr recordingmode count", "attr title \"packets, count\""]
+        lines += [f"scalar {m} duration {_g(sim_time)}", "attr unit s"]
+    x = rng.exponential(0.02, size=1000)
+    edges = np.linspace(0, 0.1, 21)
+    counts, _ = np.histogram(np.clip(x, 0, 0.1 - 1e-12), bins=edges)
+    under, over = 0, 0
+    m0 = mods[0]
+    lines += [f"statistic {m0} endToEndDelay:stats", "field count 1000", f"field mean {_g(x.mean())}",
+              f"field stddev {_g(x.std(ddof=1))}", f"field min {_g(x.min())}", f"field max {_g(x.max())}",
+              f"field sum {_g(x.sum())}", f"field sqrsum {_g((x * x).sum())}", "attr recordingmode stats",
+              "attr unit s"]
+    lines += [f"statistic {m0} endToEndDelay:histogram", "field count 1000", f"field mean {_g(x.mean())}",
+              f"field stddev {_g(x.std(ddof=1))}", f"field min {_g(x.min())}", f"field max {_g(x.max())}",
+              f"field sum {_g(x.sum())}", f"field sqrsum {_g((x * x).sum())}",
+              "attr recordingmode histogram", "attr unit s", f"bin\t-inf\t{under}"]
+    lines += [f"bin\t{_g(e)}\t{c}" for e, c in zip(edges[:-1], counts)]
+    lines += [f"bin\t{_g(edges[-1])}\t{over}", "", ""]
+    path.write_text("\n".join(lines))
+
+
+def _write_log(path: Path, run_id: str, sim_time: float, events: int, seed: int) -> None:
+    rnd = random.Random(seed)
+    L = ["OMNeT++ Discrete Event Simulation  (C) 1992-2024 Andras Varga, OpenSim Ltd.",
+         "Version: 6.1, build: internal, edition: Academic Public License -- NOT FOR COMMERCIAL USE",
+         "See the license for distribution terms and warranty disclaimer", "", "Setting up Cmdenv...", "",
+         f"Preparing for running configuration {CONFIG}, run #0...", f"Assigned runID={run_id}",
+         f'Setting up network "{NETWORK}"...', "Initializing...", "", "Running simulation..."]
+    wall = max(1.0, sim_time / 10)
+    steps = max(1, int(wall))
+    created = 0
+    for i in range(steps + 1):
+        frac = i / steps
+        ev, t, el = int(events * frac), sim_time * frac, wall * frac + (1e-05 if i == 0 else 0)
+        created = int(ev * 0.04) + 120
+        eps = 0 if i == 0 else ev / el
+        L += [f"** Event #{ev}   t={_g(t)}   Elapsed: {_g(el)}s ({int(el // 60)}m {int(el % 60):02d}s)  "
+              f"{int(frac * 100)}% completed  ({int(frac * 100)}% total)",
+              f"     Speed:     ev/sec={_g(eps)}   simsec/sec={_g(0 if i == 0 else t / el)}   "
+              f"ev/simsec={_g(0 if i == 0 else ev / t)}",
+              f"     Messages:  created: {created}   present: {rnd.randint(100, 500)}   in FES: {rnd.randint(50, 150)}"]
+    L += ["", f"<!> Simulation time limit reached -- at t={_g(sim_time)}s, event #{events}", "",
+          "Calling finish() at end of Run #0...", "", "End."]
+    path.write_text("\n".join(L) + "\n")
