@@ -178,6 +178,13 @@ class LocalCloudClient:
                 if not new.get("complete") and new["offset"] > offset:
                     failures = 0
                 sess = new
+            elif resp.status_code == 404:
+                # Another request finished (or the server dropped) this session meanwhile:
+                # opening again returns the stored file or a fresh session.
+                failures += 1
+                if failures > self.retries:
+                    raise LocalCloudError(resp.status_code, _reason(resp))
+                sess = self._open(spec)
             elif resp.status_code in (409, 502, 503, 504) or resp.status_code == 400 and not resp.content:
                 failures += 1
                 if failures > self.retries:

@@ -271,10 +271,13 @@ def _hash_file(p: Path):
     return h, n
 
 
-def _write_and_hash(fh, hasher, data) -> int:
-    fh.write(data)
-    hasher.update(data)
-    return len(data)
+def _write_and_hash(fh, hasher, chunks: list) -> int:
+    n = 0
+    for c in chunks:  # the chunks as received: no joining copy
+        fh.write(c)
+        hasher.update(c)
+        n += len(c)
+    return n
 
 
 async def _pump(request: Request, fh, hasher, limit: int, idle_timeout: float) -> int:
@@ -299,19 +302,21 @@ async def _pump(request: Request, fh, hasher, limit: int, idle_timeout: float) -
 
     dog = asyncio.create_task(watchdog())
     written = 0
-    buf = bytearray()
+    buf: list = []
+    buffered = 0
     pending = None
     dropped = False
     try:
         async for chunk in request.stream():
             last[0] = loop.time()
-            if written + len(buf) + len(chunk) > limit:
+            if written + buffered + len(chunk) > limit:
                 raise HTTPException(400, "body longer than announced")
-            buf += chunk
-            if len(buf) >= BUFFER:
+            buf.append(chunk)
+            buffered += len(chunk)
+            if buffered >= BUFFER:
                 if pending is not None:
                     written += await pending
-                data, buf = buf, bytearray()
+                data, buf, buffered = buf, [], 0
                 pending = asyncio.ensure_future(anyio.to_thread.run_sync(_write_and_hash, fh, hasher, data))
     except ClientDisconnect:
         dropped = True

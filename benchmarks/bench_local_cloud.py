@@ -1,0 +1,107 @@
+"""Benchmark: local_cloud upload and download throughput on loopback, next to `cp` as the floor.
+
+    .venv/bin/python benchmarks/bench_local_cloud.py [--sizes 100M,1G] [--tmp DIR]
+
+For each size a fresh server is started (so its peak RSS, VmHWM, belongs to that size alone); the
+upload is the client's full call (sha256 pre-pass + resumable PUTs + server-side verify + fsync +
+rename), the download streams the link to a file. Data lives in a temp dir outside the repo.
+Goal (DESIGN.md): >= 200 MB/s both ways, server memory independent of file size.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from local_cloud.__main__ import parse_size  # noqa: E402
+from local_cloud.client import LocalCloudClient, sha256_file  # noqa: E402
+from local_cloud.testing import LocalCloudServer  # noqa: E402
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def make_file(path: Path, size: int) -> None:
+    """Random bytes, so nothing on the way can profit from compression or repetition."""
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(1 << 22, left)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_size(tmp: Path, size: int, rows: list) -> None:
+    label = f"{size / 1e6:,.0f} MB"
+    src = tmp / "src.bin"
+    make_file(src, size)
+    mb = size / 1e6
+    t_cp = timed(lambda: subprocess.run(["cp", str(src), str(tmp / "cp.bin")], check=True))
+    rows.append((label, "cp (floor)", t_cp, mb / t_cp, None))
+    (tmp / "cp.bin").unlink()
+    t_sha = timed(lambda: sha256_file(src))
+    rows.append((label, "sha256 of the file (client pre-pass)", t_sha, mb / t_sha, None))
+    key = secrets.token_urlsafe(24)
+    srv = LocalCloudServer(tmp / "store", key, max_size=str(size * 2), log_level="warning")
+    with srv:
+        rss_idle = peak_rss_mb(srv.proc.pid)
+        client = LocalCloudClient(srv.url, key, timeout=300)
+        rec = {}
+        t_up = timed(lambda: rec.update(client.upload(src, "bench.bin")))
+        rss_up = peak_rss_mb(srv.proc.pid)
+        rows.append((label, "upload (client.upload, end to end)", t_up, mb / t_up, rss_up))
+        dst = tmp / "down.bin"
+        t_down = timed(lambda: client.download(rec["link"], dst))
+        rss_down = peak_rss_mb(srv.proc.pid)
+        rows.append((label, "download (GET link -> file)", t_down, mb / t_down, rss_down))
+        ok = sha256_file(dst) == rec["sha256"] == sha256_file(src)
+        rows.append((label, f"server idle RSS; round trip sha256 {'equal' if ok else 'DIFFERENT'}", None, None, rss_idle))
+        dst.unlink()
+    shutil.rmtree(tmp / "store")
+    src.unlink()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100M,1G", help="comma-separated sizes (binary units)")
+    ap.add_argument("--tmp", default=None, help="scratch folder (default: system temp, outside the repo)")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-local-cloud-", dir=args.tmp))
+    rows: list = []
+    try:
+        for s in args.sizes.split(","):
+            bench_size(tmp, parse_size(s), rows)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\nlocal_cloud on loopback ({os.cpu_count()} CPUs, temp in {Path(tmp).parent})\n")
+    print(f"| {'size':>9} | {'operation':<52} | {'seconds':>7} | {'MB/s':>7} | {'server peak RSS MB':>18} |")
+    print(f"|{'-' * 11}|{'-' * 54}|{'-' * 9}|{'-' * 9}|{'-' * 20}|")
+    for label, op, secs, rate, rss in rows:
+        s = f"{secs:7.2f}" if secs is not None else " " * 7
+        r = f"{rate:7.0f}" if rate is not None else " " * 7
+        m = f"{rss:18.1f}" if rss is not None else " " * 18
+        print(f"| {label:>9} | {op:<52} | {s} | {r} | {m} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
