@@ -196,4 +196,5 @@ def test_native_and_numpy_parsers_agree(shared_results):
         pytest.skip("no C compiler: numpy back end only")
     b = fastparse._parse_native(fn, buf)
     assert np.array_equal(a[0], b[0])
+    assert a[1].shape == b[1].shape == (4, a[0].size)
     assert np.array_equal(a[1], b[1], equal_nan=True)

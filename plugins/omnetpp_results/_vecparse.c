@@ -63,14 +63,14 @@ static const char *number(const char *p, const char *end, double *out)
     return p;
 }
 
-long vec_parse_lines(const char *buf, long len, int8_t *nf, double *fields, long maxlines)
+long vec_parse_lines(const char *buf, long len, int8_t *nf, double *cols, long maxlines)
 {
     const char *p = buf, *end = buf + len;
     long n = 0;
     if (len <= 0) return 0;
     if (buf[len - 1] != '\n') return -1;
     while (p < end) {
-        double *f = fields + n * 4;
+        double f[4];
         int k = 0;
         if (n >= maxlines) return -1;
         for (;;) {
@@ -87,6 +87,8 @@ long vec_parse_lines(const char *buf, long len, int8_t *nf, double *fields, long
         if (k < 3) return -1;
         nf[n] = (int8_t)k;
         for (; k < 4; k++) f[k] = NAN;
+        /* column-major output: the time and value columns come out contiguous */
+        cols[n] = f[0]; cols[maxlines + n] = f[1]; cols[2 * maxlines + n] = f[2]; cols[3 * maxlines + n] = f[3];
         n++;
     }
     return n;

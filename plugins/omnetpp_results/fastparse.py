@@ -31,7 +31,7 @@ MAXF = 4  # id, event, time, value
 def _parse_numpy(buf) -> tuple[np.ndarray, np.ndarray] | None:
     b = np.frombuffer(buf, dtype=np.uint8)
     if b.size == 0:
-        return np.zeros(0, np.int8), np.zeros((0, MAXF))
+        return np.zeros(0, np.int8), np.zeros((MAXF, 0))
     nl = np.flatnonzero(b == 10)
     n = nl.size
     if n == 0 or nl[-1] != b.size - 1:
@@ -48,15 +48,15 @@ def _parse_numpy(buf) -> tuple[np.ndarray, np.ndarray] | None:
             return None
     if flat.size != int(nf.sum()):
         return None
-    fields = np.full((n, MAXF), np.nan)
+    cols = np.full((MAXF, n), np.nan)
     if nf.min() == nf.max():
-        fields[:, :nf[0]] = flat.reshape(n, nf[0])
+        cols[:nf[0]] = flat.reshape(n, nf[0]).T
     else:
         starts = np.cumsum(nf) - nf
         for j in range(MAXF):
             m = nf > j
-            fields[m, j] = flat[starts[m] + j]
-    return nf.astype(np.int8), fields
+            cols[j, m] = flat[starts[m] + j]
+    return nf.astype(np.int8), cols
 
 
 _SRC = Path(__file__).with_name("_vecparse.c")
@@ -95,7 +95,7 @@ def _load_native():
             lib = ctypes.CDLL(str(out))
             fn = lib.vec_parse_lines
             fn.restype = ctypes.c_long
-            fn.argtypes = [ctypes.c_char_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p,
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p,
                            ctypes.c_long]
             _lib = fn
         except (OSError, subprocess.SubprocessError, AttributeError):
@@ -103,21 +103,52 @@ def _load_native():
         return _lib
 
 
-def _parse_native(fn, buf) -> tuple[np.ndarray, np.ndarray] | None:
-    mv = memoryview(buf)
-    size = mv.nbytes
-    if size == 0:
-        return np.zeros(0, np.int8), np.zeros((0, MAXF))
-    if mv[size - 1] != 10:
-        return None
+def _native_part(fn, arr: np.ndarray):
+    size = arr.size
     maxlines = size // 6 + 1  # shortest data line "0\t0\t0\n" is 6 bytes
     nf = np.empty(maxlines, dtype=np.int8)
-    fields = np.empty((maxlines, MAXF), dtype=np.float64)
-    cbuf = (ctypes.c_char * size).from_buffer_copy(mv) if not isinstance(buf, bytes) else buf
-    n = fn(cbuf, size, nf.ctypes.data, fields.ctypes.data, maxlines)
+    cols = np.empty((MAXF, maxlines), dtype=np.float64)
+    n = fn(arr.ctypes.data, size, nf.ctypes.data, cols.ctypes.data, maxlines)
     if n < 0:
         return None
-    return nf[:n], fields[:n]
+    return nf[:n], cols[:, :n]
+
+
+_pool = None
+
+
+def _threads() -> int:
+    try:
+        return max(1, min(int(os.environ.get("OMNETPP_RESULTS_THREADS", "0")) or len(os.sched_getaffinity(0)), 4))
+    except (AttributeError, ValueError):
+        return 1
+
+
+def _parse_native(fn, buf) -> tuple[np.ndarray, np.ndarray] | None:
+    """ctypes releases the GIL, so a large piece is split at line ends over a few threads."""
+    global _pool
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    size = arr.size
+    if size == 0:
+        return np.zeros(0, np.int8), np.zeros((MAXF, 0))
+    if arr[-1] != 10:
+        return None
+    k = _threads()
+    if k == 1 or size < (4 << 20):
+        return _native_part(fn, arr)
+    cuts = [0]
+    for i in range(1, k):
+        c = int(np.argmax(arr[size * i // k:] == 10)) + size * i // k + 1
+        cuts.append(max(c, cuts[-1]))
+    cuts.append(size)
+    parts = [arr[a:b] for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecparse")
+    res = list(_pool.map(lambda a: _native_part(fn, a), parts))
+    if any(r is None for r in res):
+        return None
+    return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res], axis=1)
 
 
 def backend() -> str:
@@ -125,7 +156,7 @@ def backend() -> str:
 
 
 def parse_data_lines(buf):
-    """(nfields per line, fields[n, 4]) for a run of complete data lines, or None if any line
+    """(nfields per line, columns[4, n]: id, event, time, value) for a run of complete data lines, or None if any line
     is not a clean data line."""
     fn = _load_native()
     if fn is not None:

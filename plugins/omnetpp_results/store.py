@@ -158,7 +158,7 @@ class Sink:
         pairs = np.empty((n, 2), dtype=np.float64)
         pairs[:, 0] = t
         pairs[:, 1] = v
-        self._series.write(pairs.tobytes())
+        self._series.write(memoryview(pairs).cast("B"))
         self.segments.append(np.stack((seg_keys, starts + self.pairs, cnt), axis=1).astype(np.int64))
         self.pairs += n
         tf, tl = t[starts], t[ends - 1]
@@ -218,7 +218,7 @@ class Sink:
                "params": self.params, "statistics": self.statistics, **self.extra}
         tmp = self.dir / "parsed.json.tmp"
         with open(tmp, "w") as f:
-            json.dump(doc, f)
+            f.write(json.dumps(doc))  # json.dump() would use the slow pure-Python encoder
         os.replace(tmp, self.dir / "parsed.json")
 
     def close(self) -> None:

@@ -158,6 +158,10 @@ class VecReader:
         self._nf = np.array([len(x.columns) + 1 for x in d], dtype=np.int8)
         self._tcol = np.array([x.columns.index("T") + 1 for x in d], dtype=np.int64)
         self._vcol = np.array([x.columns.index("V") + 1 for x in d], dtype=np.int64)
+        self._dense = None
+        if ids.size and ids[0] >= 0 and ids[-1] < (1 << 20):
+            self._dense = np.full(int(ids[-1]) + 1, -1, dtype=np.int64)
+            self._dense[ids] = np.arange(ids.size)
         self._lut_dirty = False
 
     def lookup(self, fvals: np.ndarray):
@@ -169,11 +173,27 @@ class VecReader:
         ids = fvals.astype(np.int64)
         if not np.array_equal(ids, fvals):
             return None
+        if self._dense is not None:
+            if ids.size and (ids.min() < 0 or ids.max() >= self._dense.size):
+                return None
+            pos = self._dense[ids]
+            return None if (pos < 0).any() else pos
         pos = np.searchsorted(self._ids, ids)
         pos[pos >= self._ids.size] = 0
         if not np.array_equal(self._ids[pos], ids):
             return None
         return pos
+
+    def try_data_block(self, mv) -> int | None:
+        """The common case of a chunk made of data lines only: one bulk call, no line scan."""
+        res = fastparse.parse_data_lines(mv)
+        if res is None:
+            return None
+        pos = self.lookup(res[1][0])
+        if pos is None or not np.array_equal(res[0], self._nf[pos]):
+            return None
+        self._store(pos, res[1])
+        return pos.size
 
     def data_block(self, mv, lineno: int | None, expect_ids=None):
         """Bulk-convert complete data lines and hand the selected samples to the sink.
@@ -184,7 +204,7 @@ class VecReader:
         pos = None
         if res is not None:
             nf, fields = res
-            pos = self.lookup(fields[:, 0])
+            pos = self.lookup(fields[0])
             if pos is not None and not np.array_equal(nf, self._nf[pos]):
                 pos = None
         if pos is None:
@@ -192,20 +212,23 @@ class VecReader:
                 raise IndexMismatch("data lines that do not parse where the index puts a block")
             lines = bytes(mv).decode("utf-8", errors="replace").split("\n")[:-1]
             return self.slow_data(lines, lineno)
+        self._store(pos, fields)
+        return self._ids[pos]
+
+    def _store(self, pos, fields) -> None:
         n = pos.size
         self.data_lines += n
         keys = self._keys[pos]
         tcol, vcol = self._tcol[pos], self._vcol[pos]
         if n and tcol.min() == tcol.max() and vcol.min() == vcol.max():
-            t, v = fields[:, int(tcol[0])], fields[:, int(vcol[0])]
+            t, v = fields[int(tcol[0])], fields[int(vcol[0])]
         else:
             rows = np.arange(n)
-            t, v = fields[rows, tcol], fields[rows, vcol]
+            t, v = fields[tcol, rows], fields[vcol, rows]
         keep = keys >= 0
         if not keep.all():
             keys, t, v = keys[keep], t[keep], v[keep]
         self.sink.add_samples(keys, np.ascontiguousarray(t), np.ascontiguousarray(v))
-        return self._ids[pos]
 
     def slow_data(self, lines, lineno):
         """Line-by-line reading of data lines: exact errors, and the odd legal forms (spaces)."""
@@ -244,6 +267,10 @@ class VecReader:
         b = np.frombuffer(mv, dtype=np.uint8)
         if b.size == 0:
             return 0
+        if allow_data and 48 <= b[0] <= 57:
+            n = self.try_data_block(mv)
+            if n is not None:
+                return n
         nl = np.flatnonzero(b == 10)
         n = nl.size
         starts = np.empty(n, dtype=np.int64)
