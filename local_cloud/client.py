@@ -1,14 +1,14 @@
 """Python client of a local_cloud server (requests only; the storage backend wraps it).
 
-Uploads are resumable: the file is hashed first, an upload session is opened (which also makes
-a retry of a finished upload free), and the bytes are PUT in large Content-Range chunks read
-straight from disk; after a dropped connection the client asks the server for its offset and
-goes on from there.
+Uploads are resumable: an upload session is opened, the bytes are PUT in large Content-Range
+ranges read straight from disk, and after a dropped connection the client asks the server for
+its offset and goes on from there. The SHA-256 is computed in a thread while the first ranges
+are sent (small files: before, so that a retry of a stored file sends nothing at all).
 """
 from __future__ import annotations
 
 import hashlib
-import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -39,7 +39,7 @@ def base_url(server: str) -> str:
     return server.rstrip("/")
 
 
-def sha256_file(path, progress: Progress | None = None) -> str:
+def sha256_file(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(BLOCK):
@@ -68,6 +68,31 @@ class _Slice:
                 yield block
                 if self.on_block:
                     self.on_block(len(block))
+
+
+class _BackgroundHash:
+    """SHA-256 of a file computed in a thread (hashlib releases the GIL on large blocks)."""
+
+    def __init__(self, path):
+        self._value: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _run(self, path) -> None:
+        try:
+            self._value = sha256_file(path)
+        except BaseException as e:  # re-raised in the caller's thread by result()
+            self._error = e
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _reason(resp: requests.Response) -> str:
@@ -142,10 +167,15 @@ class LocalCloudClient:
         path = Path(path)
         name = name or path.name
         size = path.stat().st_size
-        sha = sha256_file(path)
-        spec = {"name": name, "size": size, "sha256": sha, "keep_days": keep_days}
+        spec = {"name": name, "size": size, "keep_days": keep_days}
         if upload_key:
             spec["upload_key"] = upload_key
+        hashing = _BackgroundHash(path)
+        if size <= self.chunk_size:
+            # One range: knowing the checksum first lets a retry of a stored file send nothing.
+            spec["sha256"] = hashing.result()
+        # else the file is hashed while its first ranges are sent, and the checksum goes with
+        # the first PUT after it is known (at the latest with the last range).
         sess = self._open(spec)
         failures = 0
         while not sess.get("complete"):
@@ -158,15 +188,15 @@ class LocalCloudClient:
                 done[0] += n
                 progress(done[0], size)
 
-            end = min(size, offset + self.chunk_size) if size else 0
+            end = min(size, offset + self.chunk_size)
+            headers = {"Content-Range": f"bytes {offset}-{end - 1}/{size}"}
+            if end == size or hashing.done():
+                spec["sha256"] = headers["X-Sha256"] = hashing.result()
             try:
-                if size == 0:
-                    raise LocalCloudError(None, "empty upload cannot be sent in ranges")
                 resp = self._session.put(
                     f"{self.base}/api/uploads/{sess['upload_id']}",
                     data=_Slice(path, offset, end, on_block if progress else None),
-                    headers={"Content-Range": f"bytes {offset}-{end - 1}/{size}"},
-                    timeout=self.timeout)
+                    headers=headers, timeout=self.timeout)
             except requests.RequestException as e:
                 failures += 1
                 if failures > self.retries:
@@ -247,6 +277,3 @@ class LocalCloudClient:
             raise LocalCloudError(None, f"download failed: {type(e).__name__}") from None
         return dest
 
-
-def api_key_from_env(value: str | None) -> str | None:
-    return value or os.environ.get("LOCAL_CLOUD_API_KEY")

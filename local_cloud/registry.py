@@ -165,6 +165,14 @@ class Registry:
     def touch_session(self, sid: str, now: float) -> None:
         self._exec("UPDATE sessions SET updated_at=? WHERE id=?", (now, sid))
 
+    def announce(self, sid: str, sha256: str, key: str) -> SessionRow:
+        """Record a late checksum; keep the provisional key if another open upload has the real one."""
+        try:
+            self._exec("UPDATE sessions SET sha256=?, upload_key=? WHERE id=?", (sha256, key, sid))
+        except sqlite3.IntegrityError:
+            self._exec("UPDATE sessions SET sha256=? WHERE id=?", (sha256, sid))
+        return self.session(sid)
+
     def delete_session(self, sid: str) -> bool:
         return self._exec("DELETE FROM sessions WHERE id=?", (sid,)) > 0
 

@@ -41,6 +41,7 @@ BUFFER = 1 << 20  # bytes handed to a worker thread per write+hash; bounds memor
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 MAX_KEEP_DAYS = 36500
+PENDING = "pending/"  # upload-key prefix of a session whose checksum is not known yet
 
 
 @dataclass
@@ -417,7 +418,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def session_body(s: SessionRow, offset: int) -> dict:
         return {"complete": False, "upload_id": s.id, "name": s.name, "size": s.size,
-                "sha256": s.sha256, "offset": offset, "created_at": iso(s.created_at),
+                "sha256": s.sha256 or None, "offset": offset, "created_at": iso(s.created_at),
                 "updated_at": iso(s.updated_at)}
 
     @app.get("/health")
@@ -477,21 +478,25 @@ def create_app(settings: Settings) -> FastAPI:
         size = spec.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise HTTPException(400, "size must be an integer >= 0")
-        sha = _checked_sha(spec.get("sha256"))
+        # The checksum may come later (X-Sha256 on a PUT): a big file is then hashed by the
+        # client while it is being sent instead of in a full read before.
+        sha = _checked_sha(spec["sha256"]) if spec.get("sha256") is not None else ""
         keep = _keep_days(spec.get("keep_days", 0) or 0)
-        key = spec.get("upload_key") or _default_key(name, sha)
-        if not isinstance(key, str) or len(key) > 1024:
-            raise HTTPException(400, "upload_key must be a string of at most 1024 characters")
-        if (row := store.existing(key, name, size, sha)) is not None:
+        explicit = spec.get("upload_key")
+        if explicit is not None and (not isinstance(explicit, str) or not 0 < len(explicit) <= 1024):
+            raise HTTPException(400, "upload_key must be a string of 1 to 1024 characters")
+        sid = secrets.token_urlsafe(18)
+        key = explicit or (_default_key(name, sha) if sha else f"{PENDING}{sid}")
+        if sha and (row := store.existing(key, name, size, sha)) is not None:
             return JSONResponse({"complete": True, "file": row.record(link(request, row.id))}, 200)
         if (s := store.registry.session_by_key(key)) is not None:
-            if (s.name, s.size, s.sha256) != (name, size, sha):
+            if (s.name, s.size) != (name, size) or (sha and s.sha256 and s.sha256 != sha):
                 raise HTTPException(409, "upload key already used by an open upload of different content")
             return JSONResponse(session_body(s, store.part(s.id).stat().st_size), 200)
         store.check_size(size)
         store.check_space(size)
         now = time.time()
-        s = SessionRow(secrets.token_urlsafe(18), key, name, size, sha, keep, now, now)
+        s = SessionRow(sid, key, name, size, sha, keep, now, now)
         store.part(s.id).touch()
         got = store.registry.add_session(s)
         if got.id != s.id:
@@ -542,7 +547,25 @@ def create_app(settings: Settings) -> FastAPI:
         if st.lock.locked():
             raise HTTPException(409, "another request is writing to this upload")
         async with st.lock:
+            s = get_session(sid)  # again: a racing request may have finished or announced it
             await store.sync_hashing(sid, st)
+            if request.headers.get("x-sha256"):
+                announced = _checked_sha(request.headers["x-sha256"])
+                if s.sha256 and s.sha256 != announced:
+                    raise HTTPException(400, "X-Sha256 differs from the checksum this upload was opened with")
+                if not s.sha256:
+                    key = s.upload_key if not s.upload_key.startswith(PENDING) else _default_key(s.name, announced)
+                    try:
+                        row = store.existing(key, s.name, s.size, announced)
+                    except HTTPException:
+                        store.drop_session(sid)
+                        raise
+                    if row is not None:  # a retry of something already stored: stop sending
+                        store.drop_session(sid)
+                        return JSONResponse({"complete": True, "file": row.record(link(request, row.id))}, 200)
+                    s = store.registry.announce(sid, announced, key)
+            if end == s.size - 1 and not s.sha256:
+                raise HTTPException(400, "X-Sha256 is required with the last range (no checksum announced yet)")
             if start != st.offset:
                 return JSONResponse({"detail": f"upload is at offset {st.offset}, not {start}",
                                      **session_body(s, st.offset)}, 409,
@@ -568,7 +591,9 @@ def create_app(settings: Settings) -> FastAPI:
                     store.drop_session(sid)
                     raise HTTPException(422, f"checksum mismatch: received data has sha256 {digest}; upload discarded")
                 row = await anyio.to_thread.run_sync(
-                    store.place, store.part(sid), fh, s.name, s.size, s.sha256, s.upload_key, s.keep_days, sid)
+                    store.place, store.part(sid), fh, s.name, s.size, s.sha256,
+                    _default_key(s.name, s.sha256) if s.upload_key.startswith(PENDING) else s.upload_key,
+                    s.keep_days, sid)
             store.hashing.pop(sid, None)
             return JSONResponse({"complete": True, "file": row.record(link(request, row.id))}, 201)
 

@@ -69,6 +69,11 @@ def client(server):
     c.close()
 
 
+def peak_rss_mb(server: LocalCloudServer) -> float:
+    status = Path(f"/proc/{server.proc.pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
 def tmp_entries(server: LocalCloudServer) -> list[str]:
     return sorted(p.name for p in (server.folder / ".tmp").iterdir())
 
@@ -82,7 +87,9 @@ def stored_entries(server: LocalCloudServer) -> list[str]:
 def test_round_trip_100mb(server, client, tmp_path):
     src = rand_file(tmp_path / "results.zip", 100 * 1024 * 1024)
     seen = []
+    peak_before = peak_rss_mb(server)
     rec = client.upload(src, "run 42 résultats.zip", keep_days=3, progress=lambda d, t: seen.append((d, t)))
+    assert peak_rss_mb(server) - peak_before < 40  # bounded buffers, not the 100 MB file
     assert rec["size"] == src.stat().st_size
     assert rec["sha256"] == sha256_file(src)
     assert rec["name"] == "run 42 résultats.zip"
@@ -100,6 +107,7 @@ def test_round_trip_100mb(server, client, tmp_path):
 
     dst = client.download(rec["link"], tmp_path / "back.zip")
     assert sha256_file(dst) == rec["sha256"]
+    assert peak_rss_mb(server) - peak_before < 40
     assert [r["downloads"] for r in client.list()] == [1]
     assert stored_entries(server) == [rec["id"]] and tmp_entries(server) == []
 
@@ -269,6 +277,39 @@ def test_retry_same_name_and_content_is_idempotent(server, client, tmp_path):
     assert len(client.list()) == 3
 
 
+def test_retry_of_a_big_file_stores_it_once(server, client, tmp_path):
+    # ranges smaller than the file: the checksum is computed while sending and announced later
+    src = rand_file(tmp_path / "big.bin", 6 * 1024 * 1024)
+    small_ranges = LocalCloudClient(server.url, KEY, chunk_size=1024 * 1024)
+    first = small_ranges.upload(src, "big.bin")
+    again = small_ranges.upload(src, "big.bin")
+    assert again["id"] == first["id"] and first["sha256"] == sha256_file(src)
+    assert stored_entries(server) == [first["id"]] and tmp_entries(server) == []
+    # content announced with a range, then checked against the data
+    assert len(client.list()) == 1
+
+
+def test_checksum_announced_with_a_later_range(server, client):
+    data = os.urandom(3000)
+    url = server.url + "/api/uploads"
+    sess = requests.post(url, json={"name": "late.bin", "size": 3000}, headers=auth()).json()
+    assert sess["sha256"] is None
+    put = f"{url}/{sess['upload_id']}"
+    r = requests.put(put, data=data[:1000], headers={"Content-Range": "bytes 0-999/3000", **auth()})
+    assert r.status_code == 200 and r.json()["offset"] == 1000
+    # the last range without any checksum is refused before its body is read
+    r = requests.put(put, data=data[1000:], headers={"Content-Range": "bytes 1000-2999/3000", **auth()})
+    assert r.status_code == 400 and "X-Sha256" in r.json()["detail"]
+    wrong = hashlib.sha256(b"not it").hexdigest()
+    r = requests.put(put, data=data[1000:], headers={"Content-Range": "bytes 1000-2999/3000",
+                                                     "X-Sha256": wrong, **auth()})
+    assert r.status_code == 422 and client.list() == [] and tmp_entries(server) == []
+    sess = requests.post(url, json={"name": "late.bin", "size": 3000}, headers=auth()).json()
+    r = requests.put(f"{url}/{sess['upload_id']}", data=data, headers={
+        "Content-Range": "bytes 0-2999/3000", "X-Sha256": hashlib.sha256(data).hexdigest(), **auth()})
+    assert r.status_code == 201 and r.json()["file"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
 def test_concurrent_uploads_20(server, client, tmp_path):
     files = [rand_file(tmp_path / f"c{i}.bin", 1024 * 1024 + i * 7919) for i in range(20)]
     results, errors = {}, []
@@ -393,6 +434,18 @@ def test_client_resumes_after_server_crash(tmp_path):
     finally:
         srv.stop()
     assert_key_not_in(srv)
+
+
+def test_stalled_upload_is_dropped(tmp_path):
+    with LocalCloudServer(tmp_path / "store", KEY, idle_timeout=1) as srv:
+        body = os.urandom(2 * 1024 * 1024)
+        head = (f"PUT /api/files/stall.bin HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+                f"X-Sha256: {hashlib.sha256(body).hexdigest()}\r\nAuthorization: Bearer {KEY}\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", srv.port)) as s:
+            s.sendall(head.encode() + body[:100_000])  # then silence, connection kept open
+            poll(lambda: "upload of stall.bin dropped" in srv.log_text(), what="the idle timeout")
+            assert list((srv.folder / ".tmp").iterdir()) == []
+        assert LocalCloudClient(srv.url, KEY).list() == []
 
 
 def test_abort_upload_session(server, client):
