@@ -587,3 +587,27 @@ def test_server_address_forms():
     assert base_url("https://files.lab.example/cloud/") == "https://files.lab.example/cloud"
     with pytest.raises(ValueError):
         base_url("  ")
+
+
+# --- name rules (no server needed) ------------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from local_cloud.names import name_problem  # noqa: E402
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(min_size=1, max_size=80))
+def test_accepted_names_are_one_path_component(name):
+    """Whatever the name, an accepted one stays a single component inside the folder."""
+    if name_problem(name) is None:
+        base = Path("/srv/store")
+        joined = (base / name).resolve()
+        assert joined.parent == base and joined.name == name
+        assert "/" not in name and "\x00" not in name
+
+
+@given(st.sampled_from(["../", "..\\", "/", "%2f", "%2F", "%5c", "\x00", "%00", "\n"]),
+       st.text(max_size=10), st.text(max_size=10))
+def test_separators_anywhere_are_refused(bad, pre, post):
+    assert name_problem(pre + bad + post) is not None
