@@ -440,6 +440,8 @@ def create_app(settings: Settings) -> FastAPI:
         sha = _checked_sha(request.headers.get("x-sha256"))
         keep = _keep_days(request.headers.get("x-keep-days", "0"))
         key = request.headers.get("x-upload-key") or _default_key(name, sha)
+        if len(key) > 1024:
+            raise HTTPException(400, "X-Upload-Key longer than 1024 characters")
         cl = request.headers.get("content-length")
         if cl is None or not cl.isdigit():
             raise HTTPException(411, "Content-Length is required (use the resumable API for streams)")

@@ -112,6 +112,16 @@ def test_round_trip_100mb(server, client, tmp_path):
     assert stored_entries(server) == [rec["id"]] and tmp_entries(server) == []
 
 
+def test_empty_file(server, client, tmp_path):
+    src = tmp_path / "empty.txt"
+    src.write_bytes(b"")
+    rec = client.upload(src, "empty.txt")
+    assert rec["size"] == 0 and rec["sha256"] == hashlib.sha256(b"").hexdigest()
+    r = requests.get(rec["link"])
+    assert r.status_code == 200 and r.content == b"" and r.headers["content-length"] == "0"
+    assert client.upload(src, "empty.txt")["id"] == rec["id"]
+
+
 def test_range_requests(server, client, tmp_path):
     src = rand_file(tmp_path / "r.bin", 300_000)
     data = src.read_bytes()
