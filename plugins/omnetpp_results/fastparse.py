@@ -2,7 +2,7 @@
 
 Two interchangeable back ends with the same contract:
 - numpy: np.fromstring(sep=' ') (C strtod, about 60 MB/s here);
-- native: a ~100-line C routine (_vecparse.c) compiled on first use with the system C compiler
+- native: a ~100-line C routine (data/vecparse.c) compiled on first use with the system C compiler
   and loaded through ctypes (about 5x faster; see benchmarks/bench_engine.py). It falls back
   to strtod for anything outside the exact fast path, so both give bit-identical doubles.
 If no compiler is available, or OMNETPP_RESULTS_NATIVE=0, the numpy back end is used.
@@ -59,7 +59,7 @@ def _parse_numpy(buf) -> tuple[np.ndarray, np.ndarray] | None:
     return nf.astype(np.int8), cols
 
 
-_SRC = Path(__file__).with_name("_vecparse.c")
+_SRC = Path(__file__).with_name("data") / "vecparse.c"  # package data, so wheels ship it
 _lib = None
 _lib_lock = threading.Lock()
 _lib_tried = False
@@ -138,7 +138,9 @@ def _parse_native(fn, buf) -> tuple[np.ndarray, np.ndarray] | None:
         return _native_part(fn, arr)
     cuts = [0]
     for i in range(1, k):
-        c = int(np.argmax(arr[size * i // k:] == 10)) + size * i // k + 1
+        mid = size * i // k
+        win = arr[mid:mid + (1 << 16)] == 10
+        c = (int(np.argmax(win)) + mid + 1) if win.any() else size
         cuts.append(max(c, cuts[-1]))
     cuts.append(size)
     parts = [arr[a:b] for a, b in zip(cuts[:-1], cuts[1:]) if b > a]

@@ -79,7 +79,7 @@ def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
     active = [i for i, (m, n) in enumerate(decl) if not (n == "drop:vector" and i % 3)]
     if not active:
         active = [0]
-    line_bytes = 34.0
+    line_bytes = 26.0
     if target_bytes is None and sim_time is None:
         target_bytes = 300_000.0
     if target_bytes is not None:
