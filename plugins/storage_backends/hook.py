@@ -13,18 +13,37 @@ from storage_backends.retry import DEFAULT_RETRY, RetryPolicy
 from storage_backends.settings import BackendSettings, from_connection
 
 
+def _maskers() -> list:
+    """Every secrets masker of this process.
+
+    The Task SDK's masker covers supervised task runs (and tells the supervisor); when airflow-core
+    runs the task in-process (`airflow dags test`, `dag.test()`), logs go through core's own masker
+    instance, which the SDK does not feed, so secrets are registered there too.
+    """
+    from airflow.sdk.log import mask_secret
+
+    maskers = [mask_secret]
+    try:
+        from airflow._shared.secrets_masker import mask_secret as core_mask_secret
+    except ImportError:  # a worker with the Task SDK only
+        pass
+    else:
+        maskers.append(core_mask_secret)
+    return maskers
+
+
 def _mask(settings: BackendSettings, raw_config: Any) -> None:
     """Register every secret with Airflow's masker before anything can log it.
 
     Airflow masks the password by itself and extra values by key name, but the config is a JSON
     string under a neutral key, so its secrets would otherwise reach logs verbatim.
     """
-    from airflow.sdk.log import mask_secret
-
-    for secret in settings.secrets:
-        mask_secret(secret)
+    values = list(settings.secrets)
     if isinstance(raw_config, str) and raw_config.strip():
-        mask_secret(raw_config)
+        values.append(raw_config)
+    for mask in _maskers():
+        for value in values:
+            mask(value)
 
 
 class StorageBackendHook(BaseHook):

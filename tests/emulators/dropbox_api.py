@@ -115,6 +115,7 @@ class DropboxEmulator:
             self.sessions: dict[str, dict] = {}
             self.links: dict[str, dict] = {}
             self.access_tokens: set[str] = set()
+            self.issued_tokens: list[str] = []
             self.expired_tokens: set[str] = set()
             self.faults: collections.deque[Fault] = collections.deque()
             self.calls: list[tuple[str, object]] = []
@@ -162,6 +163,7 @@ class DropboxEmulator:
         token = "sl." + secrets.token_urlsafe(24)
         with self._lock:
             self.access_tokens.add(token)
+            self.issued_tokens.append(token)
             self.refreshes += 1
         return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": 14400})
 
