@@ -565,6 +565,16 @@ def create_app(settings: Settings) -> FastAPI:
                     if row is not None:  # a retry of something already stored: stop sending
                         store.drop_session(sid)
                         return JSONResponse({"complete": True, "file": row.record(link(request, row.id))}, 200)
+                    other = store.registry.session_by_key(key)
+                    if other is not None and other.id != sid and store.part(other.id).exists():
+                        # An earlier, interrupted upload of the same content (e.g. by a task
+                        # before its retry) is further along: continue that one instead.
+                        other_offset = store.part(other.id).stat().st_size
+                        if other_offset > st.offset:
+                            store.drop_session(sid)
+                            log.info("upload %s continues upload %s at offset %d", sid, other.id, other_offset)
+                            return JSONResponse(session_body(other, other_offset), 200,
+                                                headers={"Upload-Offset": str(other_offset)})
                     s = store.registry.announce(sid, announced, key)
             if end == s.size - 1 and not s.sha256:
                 raise HTTPException(400, "X-Sha256 is required with the last range (no checksum announced yet)")

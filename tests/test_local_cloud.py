@@ -418,6 +418,25 @@ def test_resume_interrupted_upload(server, client, tmp_path):
     assert tmp_entries(server) == []
 
 
+def test_new_client_continues_an_earlier_interrupted_upload(server, client, tmp_path):
+    """A task retry (new process, new client) finds the earlier attempt's bytes once it knows the checksum."""
+    src = rand_file(tmp_path / "retry.bin", 8 * 1024 * 1024)
+    data = src.read_bytes()
+    spec = {"name": "retry.bin", "size": len(data), "sha256": sha256_file(src)}
+    sid = requests.post(server.url + "/api/uploads", json=spec, headers=auth()).json()["upload_id"]
+    cut = 6 * 1024 * 1024 + 17
+    raw_request(server, f"PUT /api/uploads/{sid} HTTP/1.1", data,
+                {"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}", **auth()}, close_after=cut)
+    poll(lambda: f"upload {sid} dropped" in server.log_text(), what="the partial upload to be kept")
+    seen = []
+    fresh = LocalCloudClient(server.url, KEY, chunk_size=512 * 1024)  # hashes while sending
+    rec = fresh.upload(src, "retry.bin", progress=lambda d, t: seen.append(d))
+    assert cut in seen and seen.index(cut) < len(seen) - 1  # jumped to the earlier attempt's offset
+    assert rec["sha256"] == spec["sha256"]
+    assert hashlib.sha256(requests.get(rec["link"]).content).hexdigest() == spec["sha256"]
+    assert tmp_entries(server) == [] and stored_entries(server) == [rec["id"]]
+
+
 def test_client_resumes_after_server_crash(tmp_path):
     src = rand_file(tmp_path / "crash.bin", 24 * 1024 * 1024)
     srv = LocalCloudServer(tmp_path / "store", KEY)
