@@ -15,7 +15,8 @@ from local_cloud.testing import running_server
 from conftest import AIRFLOW
 from helpers import local_backend_conn
 from simpost.retention import backend_ids_from_variable, choose, clean, expired, remove_stale_work_dirs
-from storage_backends import open_backend
+from simpost.collect import sha256_of
+from storage_backends import open_backend, remote_name
 from storage_backends.base import RemoteFile
 from storage_backends.settings import from_connection
 
@@ -63,31 +64,44 @@ def _local_backend(url: str, key: str):
     return open_backend(from_connection(conn))
 
 
-def _upload(tmp_path, backend, names):
-    for name in names:
-        path = tmp_path / name
+def _upload(tmp_path, backend, simulation_ids):
+    """Archives named as the pipeline names them; returns {simulation_id: RemoteFile}."""
+    for simulation_id in simulation_ids:
+        path = tmp_path / f"{simulation_id}.zip"
         path.write_bytes(secrets.token_bytes(1000))
-        backend.upload(str(path), name, 7)
-    return {f.name: f for f in backend.list_uploads()}
+        backend.upload(str(path), remote_name("retention", simulation_id, sha256_of(path)), 7)
+    return {f.name.split("_")[1]: f for f in backend.list_uploads()}
+
+
+def _foreign_file(tmp_path, url, key) -> str:
+    """A file on the same server that this project did not upload: retention must never touch it."""
+    path = tmp_path / "lab-notes.txt"
+    path.write_text("not ours")
+    return LocalCloudClient(url, key).upload(path, "lab-notes.txt")["id"]
 
 
 def test_clean_on_local_cloud_deletes_only_what_is_older_than_keep_days(tmp_path, cloud):
     backend = _local_backend(*cloud)
-    files = _upload(tmp_path, backend, ["first.zip", "second.zip", "third.zip"])
-    # ages counted from a reference time between the first and the second upload, 7 days on
-    cutoff = files["first.zip"].modified_at + (files["second.zip"].modified_at - files["first.zip"].modified_at) / 2
-    now = cutoff + timedelta(days=7)
+    foreign = _foreign_file(tmp_path, *cloud)
+    files = _upload(tmp_path, backend, ["first", "second", "third"])
+    newest = max(f.modified_at for f in files.values())
+    oldest = min(f.modified_at for f in files.values())
 
-    planned = clean(backend, 7, now, dry_run=True, log=lambda m: None)
-    assert planned["deleted"] == ["first.zip"] and planned["kept"] == 2
-    assert {f.name for f in backend.list_uploads()} == set(files)  # dry run deleted nothing
+    inside = clean(backend, 7, oldest + timedelta(days=7, seconds=-1), dry_run=False, log=lambda m: None)
+    assert inside["deleted"] == [] and inside["kept"] == 3
 
-    done = clean(backend, 7, now, dry_run=False, log=lambda m: None)
-    assert done["deleted"] == planned["deleted"] and done["deleted_bytes"] == 1000 and done["errors"] == []
-    assert {f.name for f in backend.list_uploads()} == {"second.zip", "third.zip"}
+    past = newest + timedelta(days=7, seconds=1)
+    planned = clean(backend, 7, past, dry_run=True, log=lambda m: None)
+    assert sorted(planned["deleted"]) == sorted(f.name for f in files.values()) and planned["kept"] == 0
+    assert len(backend.list_uploads()) == 3  # the dry run deleted nothing
 
-    assert clean(backend, 0, now + timedelta(days=3650), dry_run=False, log=lambda m: None)["deleted"] == []
-    assert len(backend.list_uploads()) == 2
+    assert clean(backend, 0, past + timedelta(days=3650), dry_run=False, log=lambda m: None)["deleted"] == []
+    assert len(backend.list_uploads()) == 3  # keep days 0 keeps forever
+
+    done = clean(backend, 7, past, dry_run=False, log=lambda m: None)
+    assert done["deleted"] == planned["deleted"] and done["deleted_bytes"] == 3000 and done["errors"] == []
+    assert backend.list_uploads() == []
+    assert LocalCloudClient(*cloud).get(foreign)["name"] == "lab-notes.txt"
 
 
 def _dags_test(conf: dict, env: dict) -> subprocess.CompletedProcess:
@@ -99,7 +113,8 @@ def _dags_test(conf: dict, env: dict) -> subprocess.CompletedProcess:
 def test_dag_cleans_every_backend_and_fails_only_for_the_one_that_is_down(airflow_db, tmp_path, cloud):
     url, key = cloud
     backend = _local_backend(url, key)
-    _upload(tmp_path, backend, ["a.zip", "b.zip"])
+    foreign = _foreign_file(tmp_path, url, key)
+    names = [f.name for f in _upload(tmp_path, backend, ["a", "b"]).values()]
     env = {
         "AIRFLOW_CONN_KEEP7": local_backend_conn(url, key, keep_days=7),
         "AIRFLOW_CONN_KEEP_FOREVER": local_backend_conn(url, key, keep_days=0),
@@ -111,11 +126,12 @@ def test_dag_cleans_every_backend_and_fails_only_for_the_one_that_is_down(airflo
     dry = _dags_test({"dry_run": True, "reference_time": future, "backends": ["keep7", "keep_forever"]}, env)
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     assert len(backend.list_uploads()) == 2
-    assert "would delete a.zip" in dry.stdout + dry.stderr
+    assert all(f"would delete {name}" in dry.stdout + dry.stderr for name in names)
 
     run = _dags_test({"reference_time": future}, env)
     output = run.stdout + run.stderr
     assert run.returncode != 0 or "failed" in output.lower()
     assert "retention failed on backends ['down']" in output
     assert backend.list_uploads() == []  # keep7 deleted both; keep_forever (same server) deleted none
+    assert LocalCloudClient(url, key).get(foreign)["name"] == "lab-notes.txt"
     assert key not in output
