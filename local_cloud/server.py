@@ -10,6 +10,7 @@ See README.md in this package for the HTTP API.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import hmac
 import json
@@ -84,9 +85,22 @@ class Store:
 
     # start-up ----------------------------------------------------------------------------
     def open(self) -> None:
-        self.files_dir.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        self.registry = Registry(self.folder / "registry.sqlite3")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # One server per folder: the running hashes of open uploads live in this process.
+        self._lock_fh = open(self.folder / ".lock", "w")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"{self.folder} is already served by another local_cloud process") from None
+        db = self.folder / "registry.sqlite3"
+        if not db.exists() and any(d.is_dir() and any(d.iterdir()) for d in (self.files_dir, self.tmp_dir)):
+            # Reconciling would delete every file it does not know: never do that to a folder
+            # that was not ours or whose registry was lost.
+            raise SystemExit(f"{self.folder} holds files/ or .tmp/ content but no registry.sqlite3; "
+                             "refusing to start (restore the registry or choose another folder)")
+        self.files_dir.mkdir(exist_ok=True)
+        self.tmp_dir.mkdir(exist_ok=True)
+        self.registry = Registry(db)
         self.report = self.reconcile()
 
     def reconcile(self) -> dict:
@@ -142,6 +156,8 @@ class Store:
     def close(self) -> None:
         if self.registry:
             self.registry.close()
+        if getattr(self, "_lock_fh", None):
+            self._lock_fh.close()
 
     # paths and checks --------------------------------------------------------------------
     def part(self, sid: str) -> Path:
@@ -373,9 +389,9 @@ def _default_key(name: str, sha256: str) -> str:
     return f"{name}/{sha256}"  # '/' cannot occur in a name, so this is unambiguous
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the ASGI app; the folder is opened and reconciled in the lifespan."""
-    store = Store(settings)
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """Build the ASGI app; the folder is opened and reconciled in the lifespan unless already open."""
+    store = store or Store(settings)
     api_key = settings.api_key.encode()
 
     async def purge_loop():
@@ -388,7 +404,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app):
-        store.open()
+        if store.registry is None:
+            store.open()
         await store.purge()
         task = asyncio.create_task(purge_loop())
         try:
@@ -665,6 +682,8 @@ def serve(settings: Settings, host: str, port: int, *, port_file: str | None = N
     import uvicorn
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    store = Store(settings)
+    store.open()  # before listening: a folder we must not serve fails with a plain message
     sock = bind(host, port)
     real_port = sock.getsockname()[1]
     if port_file:
@@ -672,6 +691,6 @@ def serve(settings: Settings, host: str, port: int, *, port_file: str | None = N
         Path(tmp).write_text(str(real_port))
         os.replace(tmp, port_file)
     log.info("serving %s on http://%s:%d", settings.folder, host, real_port)
-    config = uvicorn.Config(create_app(settings), log_level=log_level, root_path=root_path,
+    config = uvicorn.Config(create_app(settings, store), log_level=log_level, root_path=root_path,
                             timeout_graceful_shutdown=5, server_header=False)
     uvicorn.Server(config).run(sockets=[sock])

@@ -519,6 +519,20 @@ def test_restart_keeps_registry_and_reconciles(tmp_path):
     assert_key_not_in(srv)
 
 
+def test_one_server_per_folder_and_no_foreign_folders(tmp_path):
+    with LocalCloudServer(tmp_path / "store", KEY) as srv:
+        second = LocalCloudServer(tmp_path / "store", KEY)
+        with pytest.raises(RuntimeError, match="already served by another local_cloud process"):
+            second.start()
+        assert requests.get(srv.url + "/health").status_code == 200
+    foreign = tmp_path / "someones-folder"
+    (foreign / "files").mkdir(parents=True)
+    (foreign / "files" / "thesis.pdf").write_bytes(b"precious")
+    with pytest.raises(RuntimeError, match="no registry.sqlite3; refusing to start"):
+        LocalCloudServer(foreign, KEY).start()
+    assert (foreign / "files" / "thesis.pdf").read_bytes() == b"precious"
+
+
 def test_expiry_purged_on_servers_own_schedule(tmp_path):
     with LocalCloudServer(tmp_path / "store", KEY, purge_interval=0.3) as srv:
         c = LocalCloudClient(srv.url, KEY)
