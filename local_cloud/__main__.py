@@ -120,11 +120,13 @@ def cmd_delete(args) -> int:
 
 
 def cmd_download(args) -> int:
-    client = _client(args) if (args.api_key or os.environ.get("LOCAL_CLOUD_API_KEY")) else None
-    if client is None:
-        from .client import LocalCloudClient
-        client = LocalCloudClient(args.server or "localhost:0", "-", timeout=args.timeout)
-    dest = client.download(args.link, args.output, progress=Bar(args.output, sys.stderr.isatty()))
+    from .client import LocalCloudClient
+
+    if "://" not in args.link and not args.server:
+        sys.exit("error: an id needs --server (or LOCAL_CLOUD_SERVER); a link does not")
+    # Links are public: no API key is needed or sent.
+    client = LocalCloudClient(args.server or args.link, "", timeout=args.timeout)
+    dest = client.download(args.link, args.output, progress=Bar(Path(args.output).name, sys.stderr.isatty()))
     print(dest)
     return 0
 

@@ -585,6 +585,8 @@ def test_cli_upload_list_delete(server, client, tmp_path):
     hostport = urlsplit(server.url).netloc  # the backend token form: host:port
     ls = run_cli("list", "--server", hostport)
     assert ls.returncode == 0 and "cli.bin" in ls.stdout
+    got = run_cli("download", link, "-o", str(tmp_path / "got.bin"), key=None)
+    assert got.returncode == 0 and (tmp_path / "got.bin").read_bytes() == src.read_bytes()
     file_id = link.rsplit("/", 1)[1]
     assert run_cli("delete", file_id, "--server", server.url).returncode == 0
     assert requests.get(link).status_code == 404
