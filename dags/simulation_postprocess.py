@@ -204,8 +204,8 @@ def simulation_postprocess():
     computed = stats(parse(collected))
     uploaded = upload(zip_archive(computed))
     uploaded.operator.operator_extra_links = (ShareLink(),)
-    notified = notify(uploaded, computed)
-    notified >> cleanup()
+    notify(uploaded, computed)  # a leaf, so a failure anywhere upstream fails the run
+    uploaded >> cleanup()  # the work dir is needed up to the upload, not by notify
 
 
 simulation_postprocess()

@@ -26,10 +26,12 @@ def test_postprocess_stages_in_order(dagbag):
     dag = dagbag.dags["simulation_postprocess"]
     order = [t.task_id for t in dag.topological_sort()]
     assert order[:6] == ["collect", "parse", "stats", "zip", "upload", "notify"]
-    chain = ["collect", "parse", "stats", "zip", "upload", "notify", "cleanup"]
+    chain = ["collect", "parse", "stats", "zip", "upload", "notify"]
     for upstream, downstream in zip(chain, chain[1:]):
         assert dag.get_task(downstream).upstream_task_ids >= {upstream}
-    assert dag.get_task("cleanup").trigger_rule == "all_done"
+    cleanup = dag.get_task("cleanup")
+    assert cleanup.trigger_rule == "all_done" and cleanup.upstream_task_ids == {"upload"}
+    assert {t.task_id for t in dag.leaves} == {"notify", "cleanup"}  # failures upstream fail the run
 
 
 def test_postprocess_ui_metadata(dagbag):
