@@ -180,6 +180,13 @@ class LocalCloudClient:
         failures = 0
         while not sess.get("complete"):
             offset = sess["offset"]
+            if offset >= size:
+                # Every byte is there and another request is verifying and storing it: wait.
+                failures += 1
+                if failures > self.retries:
+                    raise LocalCloudError(None, "upload complete on the server but never finished")
+                sess = self._resume(spec, sess, failures)
+                continue
             done = [offset]
             if progress:
                 progress(offset, size)
