@@ -80,3 +80,203 @@ def test_celery_topology_trivial_dag(tmp_path, trivial_dags):
             assert hosts <= {"worker-a", "worker-b"}, hosts
         assert not cluster.leftover_processes()
     assert not postgres_database_exists(db_url)
+
+
+# ------------------------------------------------------------------------------------------------
+# The distributed deployment of docker-compose.yaml, as real processes on this machine.
+
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import json  # noqa: E402
+import secrets  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+import zipfile  # noqa: E402
+
+from cluster import ClusterError  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DAG_ID = "simulation_postprocess"
+BACKEND = "local_cloud"
+STORAGE_HOST = "storage-host"  # serves default, parsing and uploads (local_cloud lives there)
+COMPUTE_HOST = "compute-host"  # serves default and parsing; the one that gets killed
+RESULT_DIRS = ["aloha-PureAloha1", "routing-Net10", "aloha-SlottedAloha2", "routing-Net5SaturatedQueue",
+               "routing-Net60CutThrough"]
+ARCHIVE_MUST_HOLD = {"INFO.txt", "omnetpp.ini", "csv/scalars.csv", "csv/vectors.csv", "MANIFEST.sha256"}
+
+
+def _conf(sim_id: str, results_dir: str) -> dict:
+    return {"simulation_id": sim_id, "title": f"Distributed {sim_id}", "results_dir": results_dir,
+            "storage_backend": BACKEND, "summarizing_precision": 100}
+
+
+def _batch(cluster: AirflowCluster, prefix: str, n: int, timeout: float = 900) -> tuple[float, dict]:
+    """Trigger n runs at once, wait for all; returns (wall seconds, {run_id: simulation_id})."""
+    t0 = time.monotonic()
+    runs = {}
+    for i in range(n):
+        sim_id = f"{prefix}-{i:02d}"
+        runs[cluster.trigger(DAG_ID, _conf(sim_id, RESULT_DIRS[i % len(RESULT_DIRS)]), run_id=sim_id)] = sim_id
+    states = cluster.wait_all(DAG_ID, list(runs), timeout=timeout)
+    wall = time.monotonic() - t0
+    failed = {r: s for r, s in states.items() if s != "success"}
+    assert not failed, f"runs lost: {failed}\n" + _failure_report(cluster, failed)
+    return wall, runs
+
+
+def _failure_report(cluster: AirflowCluster, runs) -> str:
+    out = []
+    for run_id in runs:
+        for ti in cluster.task_instances(DAG_ID, run_id):
+            if ti["state"] not in ("success", "skipped"):
+                out.append(f"{run_id}.{ti['task_id']}: {ti['state']} on {ti['hostname']} try {ti['try_number']}")
+                if ti["state"] in ("failed", "upstream_failed") and ti["try_number"]:
+                    out.append(cluster.task_log(DAG_ID, run_id, ti["task_id"], ti["try_number"])[-3000:])
+    return "\n".join(out)
+
+
+def _hosts(cluster: AirflowCluster, runs) -> dict[str, set[str]]:
+    """task_id -> hostnames that ran it (final tries)."""
+    seen: dict[str, set[str]] = {}
+    for run_id in runs:
+        for ti in cluster.task_instances(DAG_ID, run_id):
+            seen.setdefault(ti["task_id"], set()).add(ti["hostname"])
+    return seen
+
+
+def _wait_for_task_on(cluster: AirflowCluster, runs, hostname: str, timeout: float = 300) -> list[tuple[str, str]]:
+    """Poll until `hostname` holds (runs) at least one task of `runs`; return [(run_id, task_id)]."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        held = [(r, ti["task_id"]) for r in runs for ti in cluster.task_instances(DAG_ID, r)
+                if ti["state"] == "running" and ti["hostname"] == hostname]
+        if held:
+            return held
+        if all(cluster.run_state(DAG_ID, r) in ("success", "failed") for r in runs):
+            break
+        time.sleep(0.05)  # polling interval
+    raise ClusterError(f"{hostname} never held a task of {list(runs)}")
+
+
+def _check_archive(path: Path, sim_id: str) -> None:
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None, f"{path.name}: corrupt member"
+        names = set(zf.namelist())
+        assert ARCHIVE_MUST_HOLD <= names, f"{sim_id}: missing {ARCHIVE_MUST_HOLD - names}"
+        manifest = zf.read("MANIFEST.sha256").decode().split("\n")
+        listed = 0
+        for line in filter(None, manifest):
+            digest, name = line.split(maxsplit=1)
+            name = name.lstrip("*")
+            assert hashlib.sha256(zf.read(name)).hexdigest() == digest, f"{sim_id}: {name} differs from manifest"
+            listed += 1
+        assert listed == len(names) - 1, f"{sim_id}: manifest lists {listed} of {len(names) - 1} files"
+
+
+@pytest.mark.distributed
+@pytest.mark.timeout(2400)
+def test_distributed_celery_topology(tmp_path, shared_results, capsys):
+    """10 runs on 1 worker, 10 on 2 workers (both used), then a worker SIGKILLed while it holds a task."""
+
+    api_key = secrets.token_urlsafe(24)
+    work_dir = tmp_path / "shared-work"  # the shared volume every worker mounts
+    metrics: dict = {}
+    try:
+        _distributed(tmp_path, shared_results, api_key, work_dir, metrics)
+    finally:
+        with capsys.disabled():
+            print("\ndistributed topology:", json.dumps(metrics, indent=1, default=str))
+        if os.environ.get("SIMPOST_DIST_METRICS"):
+            Path(os.environ["SIMPOST_DIST_METRICS"]).write_text(json.dumps(metrics, indent=1, default=str))
+
+
+def _distributed(tmp_path, shared_results, api_key, work_dir, metrics):
+    from local_cloud.client import LocalCloudClient
+    from local_cloud.testing import running_server
+
+    (tmp_path / "no-plugins").mkdir()
+    with running_server(tmp_path / "cloud", api_key) as cloud_url, \
+            postgres_database() as db_url, redis_database(7) as broker:
+        connection = {
+            "conn_type": "storage_backend", "password": cloud_url.removeprefix("http://"),
+            "description": "local_cloud of the distributed test",
+            "extra": {"storage_backend": "Local cloud", "storage_backend_id": "local",
+                      "storage_backend_config": json.dumps({"api_key": api_key}),
+                      "storage_backend_keep_days": 7, "storage_backend_active": True},
+        }
+        env = {
+            "SIMPOST_RESULTS_ROOT": str(shared_results),
+            "SIMPOST_WORK_DIR": str(work_dir),
+            "SIMPOST_UPLOAD_QUEUE": "uploads",
+            "SIMPOST_PARSE_QUEUE": "parsing",
+            "SIMPOST_UPLOAD_RETRY_DELAY": "2",
+            f"AIRFLOW_CONN_{BACKEND.upper()}": json.dumps(connection),
+            # a lost worker is noticed by its task instances' missing heartbeats
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
+            # messages the dead worker had prefetched stay unacked in Redis: their task instances
+            # are requeued (without using a try) once queued for longer than this
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
+        }
+        cluster = AirflowCluster(
+            # plugins/ holds packages, no Airflow plugin: they go on PYTHONPATH, as in the image.
+            # (As an Airflow plugins folder every module would be imported top-level by its file
+            # name, and plugins/omnetpp_results/select.py then shadows the stdlib `select`.)
+            tmp_path / "airflow", dags_folder=REPO / "dags", plugins_folder=tmp_path / "no-plugins",
+            pythonpath=[REPO / "plugins", *filter(None, [os.environ.get("SIMPOST_DIST_EXTRA_PYTHONPATH")])],
+            env_overrides=env, executor="CeleryExecutor", sql_alchemy_conn=db_url, broker_url=broker,
+            workers=[Worker(STORAGE_HOST, ["default", "parsing", "uploads"])],
+            pools={"storage_uploads": 2, "results_parsing": 2},
+        )
+        with cluster:
+            cluster.wait_dag(DAG_ID)
+            assert cluster.api("GET", f"/api/v2/dags/{DAG_ID}").json()["is_paused"] is False
+
+            # 1 worker
+            metrics["wall_1_worker_s"], runs1 = _batch(cluster, "one", 10)
+            assert _hosts(cluster, runs1).keys() >= {"collect", "parse", "stats", "zip", "upload", "notify"}
+
+            # 2 workers: the second one on another "host", without the uploads queue
+            cluster.add_worker(COMPUTE_HOST, ["default", "parsing"])
+            metrics["wall_2_workers_s"], runs2 = _batch(cluster, "two", 10)
+            seen = _hosts(cluster, runs2)
+            all_hosts = set().union(*seen.values())
+            assert all_hosts == {STORAGE_HOST, COMPUTE_HOST}, f"tasks not seen on both workers: {seen}"
+            assert seen["upload"] == {STORAGE_HOST}, f"uploads left their queue: {seen['upload']}"
+            metrics["peak_rss_mb"] = round(cluster.peak_rss / 2**20)
+            metrics["peak_pss_mb"] = round(cluster.peak_pss / 2**20)
+            metrics["peak_rss_by_component_mb"] = {k: round(v / 2**20) for k, v in cluster.peak_by_component.items()}
+
+            # a worker dies (SIGKILL to its whole tree) while it holds a task
+            kill_runs = {}
+            for i in range(4):
+                sim_id = f"kill-{i:02d}"
+                kill_runs[cluster.trigger(DAG_ID, _conf(sim_id, RESULT_DIRS[-1 - i % 2]), run_id=sim_id)] = sim_id
+            held = _wait_for_task_on(cluster, kill_runs, COMPUTE_HOST)
+            cluster.kill_worker(COMPUTE_HOST, signal.SIGKILL)
+            metrics["killed_while_holding"] = held
+            states = cluster.wait_all(DAG_ID, list(kill_runs), timeout=600)
+            failed = {r: s for r, s in states.items() if s != "success"}
+            assert not failed, f"runs lost with {COMPUTE_HOST} (held {held}): {failed}\n" + \
+                _failure_report(cluster, failed)
+            for run_id, task_id in held:
+                tries = cluster.task_tries(DAG_ID, run_id, task_id)
+                final = [t for t in tries if t["state"] == "success"]
+                assert len(final) == 1 and final[0]["hostname"] == STORAGE_HOST, (run_id, task_id, tries)
+
+
+            # every run uploaded exactly once, with a correct archive
+            all_runs = {**runs1, **runs2, **kill_runs}
+            (tmp_path / "downloads").mkdir()
+            with LocalCloudClient(cloud_url, api_key) as client:
+                records = client.list()
+                for sim_id in all_runs.values():
+                    mine = [r for r in records if f"_{sim_id}_" in r["name"]]
+                    assert len(mine) == 1, f"{sim_id}: {len(mine)} uploads: {[r['name'] for r in mine]}"
+                    dest = client.download(mine[0]["link"], tmp_path / "downloads" / mine[0]["name"])
+                    _check_archive(Path(dest), sim_id)
+                assert len(records) == len(all_runs), f"{len(records)} uploads for {len(all_runs)} runs"
+        assert not cluster.leftover_processes()
+    assert not postgres_database_exists(db_url)
