@@ -4,17 +4,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, BaseOperatorLink, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 log = logging.getLogger(__name__)
 
 UPLOADS = Asset("simpost_uploads")
 UPLOAD_QUEUE = os.environ.get("SIMPOST_UPLOAD_QUEUE", "default")
 PARSE_QUEUE = os.environ.get("SIMPOST_PARSE_QUEUE", "default")
-UPLOAD_RETRY_DELAY = timedelta(seconds=float(os.environ.get("SIMPOST_UPLOAD_RETRY_DELAY", "30")))
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("SIMPOST_RETRY_DELAY", "30")))
 
 DOC = """
 ### simulation_postprocess
@@ -69,6 +71,18 @@ class ShareLink(BaseOperatorLink):
     def get_link(self, operator, *, ti_key):
         uploaded = ti_key.xcom_pull(task_ids=ti_key.task_id)
         return uploaded["link"] if uploaded else ""
+
+
+@contextmanager
+def _final(*errors):
+    """Bad input does not get better on retry: fail at once, so the failure mail goes out now.
+
+    Every other error (a worker lost, a backend down) is retried; all stages are safe to rerun.
+    """
+    try:
+        yield
+    except errors as err:
+        raise AirflowFailException(str(err)) from None
 
 
 def _work_dir():
@@ -126,17 +140,21 @@ def _on_failure(context) -> None:
     max_active_runs=16,
     tags=["simpost", "omnetpp", "postprocess"],
     doc_md=DOC,
-    default_args={"retries": 0, "on_failure_callback": _on_failure},
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True,
+                  "on_failure_callback": _on_failure},
 )
 def simulation_postprocess():
     @task
     def collect():
+        from omnetpp_results import ResultsError
         from simpost.collect import collect as collect_files
+        from simpost.paths import PathError
 
         params = get_current_context()["params"]
         work = _work_dir()
-        shutil.rmtree(work, ignore_errors=True)  # a cleared run starts from its sources again
-        return {"work_dir": str(work), **collect_files(params["results_dir"], work / "input", log.info)}
+        shutil.rmtree(work, ignore_errors=True)  # a retried or cleared run starts from its sources again
+        with _final(PathError, ResultsError):
+            return {"work_dir": str(work), **collect_files(params["results_dir"], work / "input", log.info)}
 
     @task(pool="results_parsing", queue=PARSE_QUEUE)
     def parse(collected: dict):
@@ -144,8 +162,9 @@ def simulation_postprocess():
 
         params = get_current_context()["params"]
         parsed_dir = os.path.join(collected["work_dir"], "parsed")
-        summary = omnetpp_results.parse(collected["input_dir"], parsed_dir, runconfig=params["runconfig"],
-                                        statistics=params["statistics"], progress=log.info)
+        with _final(omnetpp_results.ResultsError):
+            summary = omnetpp_results.parse(collected["input_dir"], parsed_dir, runconfig=params["runconfig"],
+                                            statistics=params["statistics"], progress=log.info)
         return {"work_dir": collected["work_dir"], "parsed_dir": parsed_dir, "summary": summary}
 
     @task(pool="results_parsing", queue=PARSE_QUEUE)
@@ -154,9 +173,10 @@ def simulation_postprocess():
 
         params = get_current_context()["params"]
         content_dir = os.path.join(parsed["work_dir"], "archive")
-        summary = omnetpp_results.stats(parsed["parsed_dir"], content_dir,
-                                        precision=float(params["summarizing_precision"]),
-                                        statistics=params["statistics"], progress=log.info)
+        with _final(omnetpp_results.ResultsError):
+            summary = omnetpp_results.stats(parsed["parsed_dir"], content_dir,
+                                            precision=float(params["summarizing_precision"]),
+                                            statistics=params["statistics"], progress=log.info)
         return {"work_dir": parsed["work_dir"], "content_dir": content_dir, "summary": summary}
 
     @task(task_id="zip")
@@ -168,23 +188,25 @@ def simulation_postprocess():
         log.info("zip: %s files, %s bytes, sha256 %s", archive["files"], archive["size"], archive["sha256"])
         return archive
 
-    @task(pool="storage_uploads", queue=UPLOAD_QUEUE, retries=3, retry_delay=UPLOAD_RETRY_DELAY,
-          retry_exponential_backoff=True, outlets=[UPLOADS])
+    @task(pool="storage_uploads", queue=UPLOAD_QUEUE, retries=4, outlets=[UPLOADS])
     def upload(archive: dict):
         from storage_backends import remote_name
         from storage_backends.hook import StorageBackendHook
+        from storage_backends.settings import SettingsError
 
         context = get_current_context()
         params = context["params"]
-        hook = StorageBackendHook(params["storage_backend"])
+        with _final(SettingsError, AirflowNotFoundException):  # a backend defined wrong, or not at all
+            hook = StorageBackendHook(params["storage_backend"])
+            keep_days = hook.settings.keep_days
         name = remote_name(params["title"], params["simulation_id"], archive["sha256"])
-        uploaded = hook.get_backend().upload(archive["path"], name, hook.settings.keep_days).as_dict()
+        uploaded = hook.get_backend().upload(archive["path"], name, keep_days).as_dict()
         log.info("upload: %s -> %s", name, uploaded["link"])
         context["outlet_events"][UPLOADS].extra = {"simulation_id": params["simulation_id"],
                                                    "backend": params["storage_backend"], **uploaded}
         return uploaded
 
-    @task(retries=2, retry_delay=timedelta(seconds=10))
+    @task
     def notify(uploaded: dict, computed: dict):
         from simpost.notify import success_payload
 

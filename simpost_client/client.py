@@ -1,6 +1,7 @@
 """Trigger and follow simulation_postprocess runs over Airflow's REST API (v2, JWT from /auth/token)."""
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from urllib.parse import quote
@@ -41,7 +42,9 @@ class Simpost:
 
     def trigger(self, conf: dict, run_id: str | None = None) -> str:
         """Start a run; a conf that breaks the DAG's Params is refused here (HTTP 400 naming the param)."""
-        run_id = run_id or f"sim__{conf.get('simulation_id', 'run')}__{uuid.uuid4().hex[:12]}"
+        if run_id is None:  # Airflow's run-id alphabet, so a bad simulation_id is refused by its Param
+            label = re.sub(r"[^A-Za-z0-9_.~:+-]+", "-", str(conf.get("simulation_id", "run")))[:100]
+            run_id = f"sim__{label}__{uuid.uuid4().hex[:12]}"
         body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         return self._call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json=body)["dag_run_id"]
 

@@ -44,6 +44,7 @@ def test_postprocess_ui_metadata(dagbag):
     assert upload.pool == "storage_uploads" and upload.retries >= 1
     assert [link.name for link in upload.operator_extra_links] == ["Share link"]
     assert dag.get_task("parse").pool == "results_parsing"
+    assert all(t.retries >= 1 for t in dag.tasks)  # a lost worker must not lose the run
 
 
 def _validate(dag, conf):

@@ -194,7 +194,6 @@ def _distributed(tmp_path, shared_results, api_key, work_dir, metrics):
     from local_cloud.client import LocalCloudClient
     from local_cloud.testing import running_server
 
-    (tmp_path / "no-plugins").mkdir()
     with running_server(tmp_path / "cloud", api_key) as cloud_url, \
             postgres_database() as db_url, redis_database(7) as broker:
         connection = {
@@ -209,23 +208,19 @@ def _distributed(tmp_path, shared_results, api_key, work_dir, metrics):
             "SIMPOST_WORK_DIR": str(work_dir),
             "SIMPOST_UPLOAD_QUEUE": "uploads",
             "SIMPOST_PARSE_QUEUE": "parsing",
-            "SIMPOST_UPLOAD_RETRY_DELAY": "2",
+            "SIMPOST_RETRY_DELAY": "2",
             f"AIRFLOW_CONN_{BACKEND.upper()}": json.dumps(connection),
             # a lost worker is noticed by its task instances' missing heartbeats
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-            "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
             # messages the dead worker had prefetched stay unacked in Redis: their task instances
             # are requeued (without using a try) once queued for longer than this
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
         }
         cluster = AirflowCluster(
-            # plugins/ holds packages, no Airflow plugin: they go on PYTHONPATH, as in the image.
-            # (As an Airflow plugins folder every module would be imported top-level by its file
-            # name, and plugins/omnetpp_results/select.py then shadows the stdlib `select`.)
-            tmp_path / "airflow", dags_folder=REPO / "dags", plugins_folder=tmp_path / "no-plugins",
-            pythonpath=[REPO / "plugins", *filter(None, [os.environ.get("SIMPOST_DIST_EXTRA_PYTHONPATH")])],
+            # plugins/.airflowignore keeps Airflow's plugin loader off our packages
+            tmp_path / "airflow", dags_folder=REPO / "dags", plugins_folder=REPO / "plugins",
             env_overrides=env, executor="CeleryExecutor", sql_alchemy_conn=db_url, broker_url=broker,
             workers=[Worker(STORAGE_HOST, ["default", "parsing", "uploads"])],
             pools={"storage_uploads": 2, "results_parsing": 2},

@@ -71,7 +71,7 @@ def world(tmp_path_factory, shared_results):
     env = {
         "SIMPOST_RESULTS_ROOT": str(shared_results),
         "SIMPOST_WORK_DIR": str(tmp / "work"),
-        "SIMPOST_UPLOAD_RETRY_DELAY": "2",
+        "SIMPOST_RETRY_DELAY": "2",
         "AIRFLOW_CONN_LOCAL_E2E": local_backend_conn(cloud.url, key),
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
             "conn_type": "smtp", "host": "127.0.0.1", "port": smtp.port,

@@ -25,7 +25,7 @@ from . import fastparse, simrun
 from .errors import ResultsError
 from .resample import resample
 from .scafile import ScaReader
-from .select import Selection
+from .selection import Selection
 from .sqlitefile import SqliteReader, _connect, is_sqlite
 from .store import Parsed, Sink
 from .textfmt import fmt
