@@ -61,6 +61,7 @@ def _parse_numpy(buf) -> tuple[np.ndarray, np.ndarray] | None:
 
 _SRC = Path(__file__).with_name("data") / "vecparse.c"  # package data, so wheels ship it
 _lib = None
+_pairs_fn = None  # vec_parse_pairs, loaded with _lib
 _lib_lock = threading.Lock()
 _lib_tried = False
 
@@ -73,7 +74,7 @@ def _cache_dir() -> Path:
 
 def _load_native():
     """Compile (once per source version and platform) and load the C helper; None if impossible."""
-    global _lib, _lib_tried
+    global _lib, _pairs_fn, _lib_tried
     with _lib_lock:
         if _lib_tried:
             return _lib
@@ -97,7 +98,11 @@ def _load_native():
             fn.restype = ctypes.c_long
             fn.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p,
                            ctypes.c_long]
-            _lib = fn
+            pf = lib.vec_parse_pairs
+            pf.restype = ctypes.c_long
+            pf.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long] \
+                + [ctypes.c_void_p] * 5 + [ctypes.c_long]
+            _lib, _pairs_fn = fn, pf
         except (OSError, subprocess.SubprocessError, AttributeError):
             _lib = None
         return _lib
@@ -124,18 +129,12 @@ def _threads() -> int:
         return 1
 
 
-def _parse_native(fn, buf) -> tuple[np.ndarray, np.ndarray] | None:
-    """ctypes releases the GIL, so a large piece is split at line ends over a few threads."""
-    global _pool
-    arr = np.frombuffer(buf, dtype=np.uint8)
+def _split(arr: np.ndarray) -> list[np.ndarray]:
+    """arr cut at line ends into one piece per thread (ctypes releases the GIL)."""
     size = arr.size
-    if size == 0:
-        return np.zeros(0, np.int8), np.zeros((MAXF, 0))
-    if arr[-1] != 10:
-        return None
     k = _threads()
     if k == 1 or size < (4 << 20):
-        return _native_part(fn, arr)
+        return [arr]
     cuts = [0]
     for i in range(1, k):
         mid = size * i // k
@@ -143,14 +142,58 @@ def _parse_native(fn, buf) -> tuple[np.ndarray, np.ndarray] | None:
         c = (int(np.argmax(win)) + mid + 1) if win.any() else size
         cuts.append(max(c, cuts[-1]))
     cuts.append(size)
-    parts = [arr[a:b] for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    return [arr[a:b] for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def _map(func, parts):
+    global _pool
+    if len(parts) == 1:
+        return [func(parts[0])]
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
         _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vecparse")
-    res = list(_pool.map(lambda a: _native_part(fn, a), parts))
+    return list(_pool.map(func, parts))
+
+
+def _parse_native(fn, buf) -> tuple[np.ndarray, np.ndarray] | None:
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    if arr.size == 0:
+        return np.zeros(0, np.int8), np.zeros((MAXF, 0))
+    if arr[-1] != 10:
+        return None
+    res = _map(lambda a: _native_part(fn, a), _split(arr))
     if any(r is None for r in res):
         return None
+    if len(res) == 1:
+        return res[0]
     return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res], axis=1)
+
+
+def parse_pairs(buf, lut: np.ndarray, nf: np.ndarray, tcol: np.ndarray, vcol: np.ndarray):
+    """Native only: (declaration index per line, (time, value) pairs[n, 2]) for complete data lines,
+    with the id lookup done while parsing; lut maps id -> declaration index (int32, -1: none),
+    nf/tcol/vcol (int8) give per declaration the field count and the time and value fields.
+    None if a line is not a clean data line of a declared vector."""
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    if arr.size == 0:
+        return np.zeros(0, np.int32), np.zeros((0, 2))
+    if arr[-1] != 10:
+        return None
+
+    def part(a):
+        maxlines = a.size // 6 + 1
+        pos = np.empty(maxlines, dtype=np.int32)
+        pairs = np.empty((maxlines, 2), dtype=np.float64)
+        n = _pairs_fn(a.ctypes.data, a.size, lut.ctypes.data, lut.size, nf.ctypes.data,
+                      tcol.ctypes.data, vcol.ctypes.data, pos.ctypes.data, pairs.ctypes.data, maxlines)
+        return None if n < 0 else (pos[:n], pairs[:n])
+
+    res = _map(part, _split(arr))
+    if any(r is None for r in res):
+        return None
+    if len(res) == 1:
+        return res[0]
+    return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
 
 
 def backend() -> str:

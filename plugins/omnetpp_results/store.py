@@ -123,8 +123,9 @@ class Sink:
         return key
 
     # -- series ---------------------------------------------------------------------------
-    def add_samples(self, keys: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
-        """Append samples in file order; keys[i] is the vector key of sample i."""
+    def add_samples(self, keys: np.ndarray, t: np.ndarray, v: np.ndarray, pairs=None) -> None:
+        """Append samples in file order; keys[i] is the vector key of sample i. pairs: the same
+        (t, v) as one (n, 2) array when the caller has it (saves building it again)."""
         n = keys.size
         if n == 0:
             return
@@ -132,7 +133,7 @@ class Sink:
         if br.size > 64 and br.size * 8 > n:
             # fine-grained interleaving: group by vector so the index stays small
             order = np.argsort(keys, kind="stable")
-            keys, t, v = keys[order], t[order], v[order]
+            keys, t, v, pairs = keys[order], t[order], v[order], None
             br = np.flatnonzero(keys[1:] != keys[:-1]) + 1
         starts = np.concatenate(([0], br))
         ends = np.concatenate((br, [n]))
@@ -155,9 +156,10 @@ class Sink:
             mx = np.fmax.reduceat(v, starts)
             dev = v - np.repeat(s / cnt, cnt)
             m2 = np.add.reduceat(dev * dev, starts)
-        pairs = np.empty((n, 2), dtype=np.float64)
-        pairs[:, 0] = t
-        pairs[:, 1] = v
+        if pairs is None:
+            pairs = np.empty((n, 2), dtype=np.float64)
+            pairs[:, 0] = t
+            pairs[:, 1] = v
         self._series.write(memoryview(pairs).cast("B"))
         self.segments.append(np.stack((seg_keys, starts + self.pairs, cnt), axis=1).astype(np.int64))
         self.pairs += n

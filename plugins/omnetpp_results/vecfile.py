@@ -156,18 +156,16 @@ class VecReader:
         d = [self.decls[int(i)] for i in ids]
         self._keys = np.array([x.key for x in d], dtype=np.int64)
         self._nf = np.array([len(x.columns) + 1 for x in d], dtype=np.int8)
-        self._tcol = np.array([x.columns.index("T") + 1 for x in d], dtype=np.int64)
-        self._vcol = np.array([x.columns.index("V") + 1 for x in d], dtype=np.int64)
+        self._tcol = np.array([x.columns.index("T") + 1 for x in d], dtype=np.int8)
+        self._vcol = np.array([x.columns.index("V") + 1 for x in d], dtype=np.int8)
         self._dense = None
         if ids.size and ids[0] >= 0 and ids[-1] < (1 << 20):
-            self._dense = np.full(int(ids[-1]) + 1, -1, dtype=np.int64)
+            self._dense = np.full(int(ids[-1]) + 1, -1, dtype=np.int32)
             self._dense[ids] = np.arange(ids.size)
         self._lut_dirty = False
 
     def lookup(self, fvals: np.ndarray):
         """Index into the declaration tables per line, or None if some id is not declared."""
-        if self._lut_dirty:
-            self._build_lut()
         if self._ids.size == 0:
             return None
         ids = fvals.astype(np.int64)
@@ -184,51 +182,59 @@ class VecReader:
             return None
         return pos
 
-    def try_data_block(self, mv) -> int | None:
-        """The common case of a chunk made of data lines only: one bulk call, no line scan."""
+    def bulk(self, mv):
+        """(declaration index, (time, value) pairs[n, 2]) per data line, or None if some line is not
+        a clean data line of a declared vector. Native: one C pass; else numpy parse + lookup."""
+        if self._lut_dirty:
+            self._build_lut()
+        if self._dense is not None and fastparse.backend() == "native":
+            return fastparse.parse_pairs(mv, self._dense, self._nf, self._tcol, self._vcol)
         res = fastparse.parse_data_lines(mv)
         if res is None:
             return None
-        pos = self.lookup(res[1][0])
-        if pos is None or not np.array_equal(res[0], self._nf[pos]):
+        nf, fields = res
+        pos = self.lookup(fields[0])
+        if pos is None or not np.array_equal(nf, self._nf[pos]):
             return None
-        self._store(pos, res[1])
-        return pos.size
+        n = pos.size
+        pairs = np.empty((n, 2))
+        tcol, vcol = self._tcol[pos], self._vcol[pos]
+        if n and tcol.min() == tcol.max() and vcol.min() == vcol.max():
+            pairs[:, 0], pairs[:, 1] = fields[int(tcol[0])], fields[int(vcol[0])]
+        else:
+            rows = np.arange(n)
+            pairs[:, 0], pairs[:, 1] = fields[tcol, rows], fields[vcol, rows]
+        return pos, pairs
 
-    def data_block(self, mv, lineno: int | None, expect_ids=None):
+    def try_data_block(self, mv) -> int | None:
+        """The common case of a chunk made of data lines only: one bulk call, no line scan."""
+        res = self.bulk(mv)
+        if res is None:
+            return None
+        self._store(*res)
+        return res[0].size
+
+    def data_block(self, mv, lineno: int | None):
         """Bulk-convert complete data lines and hand the selected samples to the sink.
 
         Returns the per-line vector ids (for .vci cross-checks).
         """
-        res = fastparse.parse_data_lines(mv)
-        pos = None
-        if res is not None:
-            nf, fields = res
-            pos = self.lookup(fields[0])
-            if pos is not None and not np.array_equal(nf, self._nf[pos]):
-                pos = None
-        if pos is None:
+        res = self.bulk(mv)
+        if res is None:
             if lineno is None:
                 raise IndexMismatch("data lines that do not parse where the index puts a block")
             lines = bytes(mv).decode("utf-8", errors="replace").split("\n")[:-1]
             return self.slow_data(lines, lineno)
-        self._store(pos, fields)
-        return self._ids[pos]
+        self._store(*res)
+        return self._ids[res[0]]
 
-    def _store(self, pos, fields) -> None:
-        n = pos.size
-        self.data_lines += n
+    def _store(self, pos, pairs) -> None:
+        self.data_lines += pos.size
         keys = self._keys[pos]
-        tcol, vcol = self._tcol[pos], self._vcol[pos]
-        if n and tcol.min() == tcol.max() and vcol.min() == vcol.max():
-            t, v = fields[int(tcol[0])], fields[int(vcol[0])]
-        else:
-            rows = np.arange(n)
-            t, v = fields[tcol, rows], fields[vcol, rows]
         keep = keys >= 0
         if not keep.all():
-            keys, t, v = keys[keep], t[keep], v[keep]
-        self.sink.add_samples(keys, np.ascontiguousarray(t), np.ascontiguousarray(v))
+            keys, pairs = keys[keep], pairs[keep]
+        self.sink.add_samples(keys, pairs[:, 0], np.ascontiguousarray(pairs[:, 1]), pairs)
 
     def slow_data(self, lines, lineno):
         """Line-by-line reading of data lines: exact errors, and the odd legal forms (spaces)."""

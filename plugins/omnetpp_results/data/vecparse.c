@@ -63,6 +63,27 @@ static const char *number(const char *p, const char *end, double *out)
     return p;
 }
 
+/* One line at *pp into f[]: number of fields (3 or 4), or -1 if not a clean data line. */
+static int line(const char **pp, const char *end, double *f)
+{
+    const char *p = *pp;
+    int k = 0;
+    for (;;) {
+        const char *q;
+        if (k >= 4) return -1;
+        q = number(p, end, &f[k]);
+        if (!q) return -1;
+        k++;
+        p = q;
+        if (*p == '\n') { p++; break; }
+        while (p < end && (*p == '\t' || *p == ' ')) p++;
+        if (p >= end || *p == '\n') return -1;
+    }
+    if (k < 3) return -1;
+    *pp = p;
+    return k;
+}
+
 long vec_parse_lines(const char *buf, long len, int8_t *nf, double *cols, long maxlines)
 {
     const char *p = buf, *end = buf + len;
@@ -71,24 +92,42 @@ long vec_parse_lines(const char *buf, long len, int8_t *nf, double *cols, long m
     if (buf[len - 1] != '\n') return -1;
     while (p < end) {
         double f[4];
-        int k = 0;
+        int k;
         if (n >= maxlines) return -1;
-        for (;;) {
-            const char *q;
-            if (k >= 4) return -1;
-            q = number(p, end, &f[k]);
-            if (!q) return -1;
-            k++;
-            p = q;
-            if (*p == '\n') { p++; break; }
-            while (p < end && (*p == '\t' || *p == ' ')) p++;
-            if (p >= end || *p == '\n') return -1;
-        }
-        if (k < 3) return -1;
+        k = line(&p, end, f);
+        if (k < 0) return -1;
         nf[n] = (int8_t)k;
         for (; k < 4; k++) f[k] = NAN;
         /* column-major output: the time and value columns come out contiguous */
         cols[n] = f[0]; cols[maxlines + n] = f[1]; cols[2 * maxlines + n] = f[2]; cols[3 * maxlines + n] = f[3];
+        n++;
+    }
+    return n;
+}
+
+/* The same lines, with the vector id looked up in one pass (saves the numpy passes per chunk):
+ * lut[id] is the declaration index (-1: undeclared), nfs/tcol/vcol per declaration give the
+ * field count and the fields holding time and value. Out: pos[n] and (time, value) pairs[n][2].
+ * Returns n, or -1 (bad line, undeclared id, wrong field count: the caller re-reads slowly). */
+long vec_parse_pairs(const char *buf, long len, const int32_t *lut, long lutsize, const int8_t *nfs,
+                     const int8_t *tcol, const int8_t *vcol, int32_t *pos, double *pairs, long maxlines)
+{
+    const char *p = buf, *end = buf + len;
+    long n = 0;
+    if (len <= 0) return 0;
+    if (buf[len - 1] != '\n') return -1;
+    while (p < end) {
+        double f[4];
+        int k;
+        int32_t d;
+        if (n >= maxlines) return -1;
+        k = line(&p, end, f);
+        if (k < 0 || !(f[0] >= 0 && f[0] < (double)lutsize) || f[0] != (double)(long)f[0]) return -1;
+        d = lut[(long)f[0]];
+        if (d < 0 || nfs[d] != k) return -1;
+        pos[n] = d;
+        pairs[2 * n] = f[(int)tcol[d]];
+        pairs[2 * n + 1] = f[(int)vcol[d]];
         n++;
     }
     return n;
