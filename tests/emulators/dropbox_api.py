@@ -122,6 +122,7 @@ class DropboxEmulator:
             self.refreshes = 0
             self.expiry_allowed = True
             self.extra_used = 0
+            self.down = False
             self._ids = itertools.count(1)
 
     # --- test controls --------------------------------------------------------------------
@@ -137,6 +138,22 @@ class DropboxEmulator:
     def route_calls(self, route: str) -> list:
         return [arg for name, arg in self.calls if name == route]
 
+    def seed_file(self, path: str, data: bytes, server_modified: datetime) -> None:
+        """A file stored by someone else (web UI, another app), with the given server_modified."""
+        self._check_path(path)
+        with self._lock:
+            existing = self.files.get(path.lower())
+            self.files[path.lower()] = StoredFile(
+                path_display=path, id=existing.id if existing else f"id:emu{next(self._ids)}", data=data,
+                server_modified=server_modified.astimezone(timezone.utc).replace(microsecond=0),
+                rev=secrets.token_hex(9))
+            self._add_parents(path)
+
+    def set_modified(self, path: str, server_modified: datetime) -> None:
+        """Age (or rejuvenate) a stored file: Dropbox keeps server_modified to the second."""
+        with self._lock:
+            self.files[path.lower()].server_modified = server_modified.astimezone(timezone.utc).replace(microsecond=0)
+
     # --- ASGI -------------------------------------------------------------------------------
     def app(self) -> Starlette:
         return Starlette(routes=[
@@ -144,7 +161,13 @@ class DropboxEmulator:
             Route("/2/{route:path}", self._dispatch, methods=["POST"]),
         ])
 
+    @staticmethod
+    def _unavailable() -> Response:
+        return PlainTextResponse("Service Unavailable", status_code=503)
+
     async def _token(self, request: Request) -> Response:
+        if self.down:
+            return self._unavailable()
         if request.headers.get("host") != self.api_host:
             return PlainTextResponse("token endpoint lives on the api host", status_code=400)
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
@@ -168,6 +191,8 @@ class DropboxEmulator:
         return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": 14400})
 
     async def _dispatch(self, request: Request) -> Response:
+        if self.down:  # an outage: every route, every host, until `down` is cleared
+            return self._unavailable()
         route = request.path_params["route"]
         spec = _ROUTES.get(route)
         if spec is None:
@@ -303,9 +328,12 @@ class DropboxEmulator:
                             data=data, server_modified=datetime.now(timezone.utc),
                             rev=secrets.token_hex(9))
         self.files[path.lower()] = stored
+        self._add_parents(path)
+        return self._metadata(stored)
+
+    def _add_parents(self, path: str) -> None:
         parts = path.lower().split("/")[1:-1]
         self.folders.update("/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1))
-        return self._metadata(stored)
 
     def _session(self, cursor: dict) -> dict:
         if not isinstance(cursor, dict) or {"session_id", "offset"} - set(cursor):

@@ -8,10 +8,11 @@ settings objects, with fixed fake secrets the tests can search logs for.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,32 @@ SEAFILE_USER, SEAFILE_PASSWORD = "lab@example.org", "emu-password-7f3"
 SEAFILE_REPO = "99b758e6-91ab-4265-b705-925367374cf0"
 
 
+# pytest makes a separate session fixture for every test module that imports one from here, but
+# the Dropbox SDK can be pointed at one host per process only: such fixtures share one instance,
+# started by the first module that asks and stopped when the last one is done.
+_PER_PROCESS: dict[str, list] = {}
+
+
+@contextlib.contextmanager
+def _once_per_process(key: str, start: Callable[[contextlib.ExitStack], object]) -> Iterator:
+    entry = _PER_PROCESS.get(key)
+    if entry is None:
+        stack = contextlib.ExitStack()
+        entry = _PER_PROCESS[key] = [start(stack), 0, stack]
+    entry[1] += 1
+    try:
+        yield entry[0]
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _PER_PROCESS[key]
+            entry[2].close()
+
+
 @pytest.fixture(scope="session")
-def test_ca(tmp_path_factory) -> TestCA:
-    return TestCA(tmp_path_factory.mktemp("tls"))
+def test_ca(tmp_path_factory) -> Iterator[TestCA]:
+    with _once_per_process("test_ca", lambda stack: TestCA(tmp_path_factory.mktemp("tls"))) as ca:
+        yield ca
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +66,11 @@ def _dropbox_server(test_ca) -> Iterator[DropboxEmulator]:
     The SDK reads DROPBOX_API_HOST / DROPBOX_API_CONTENT_HOST when `dropbox` is first imported,
     so that must not have happened before this fixture runs (storage_backends imports it lazily).
     """
+    with _once_per_process("dropbox", lambda stack: _start_dropbox(test_ca, stack)) as emulator:
+        yield emulator
+
+
+def _start_dropbox(test_ca: TestCA, stack: contextlib.ExitStack) -> DropboxEmulator:
     emulator = DropboxEmulator(app_key=DROPBOX_APP_KEY, app_secret=DROPBOX_APP_SECRET,
                                refresh_token=DROPBOX_REFRESH_TOKEN, legacy_token=DROPBOX_LEGACY_TOKEN)
     server = LoopbackServer(emulator.app(), certfile=test_ca.certfile, keyfile=test_ca.keyfile)
@@ -55,13 +84,18 @@ def _dropbox_server(test_ca) -> Iterator[DropboxEmulator]:
     saved = {k: os.environ.get(k) for k in ("DROPBOX_API_HOST", "DROPBOX_API_CONTENT_HOST")}
     os.environ["DROPBOX_API_HOST"] = emulator.api_host
     os.environ["DROPBOX_API_CONTENT_HOST"] = emulator.content_host
-    with server, test_ca.trusted_by_requests():
-        yield emulator
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+
+    @stack.callback
+    def restore() -> None:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    stack.enter_context(server)
+    stack.enter_context(test_ca.trusted_by_requests())
+    return emulator
 
 
 @pytest.fixture

@@ -62,6 +62,18 @@ class SeafileEmulator:
     def route_calls(self, route: str) -> list[dict]:
         return [params for name, _method, params in self.calls if name == route]
 
+    def seed_file(self, path: str, data: bytes, mtime: float) -> None:
+        """A file stored by someone else (web UI, a sync client), with the given mtime (Unix seconds)."""
+        with self._lock:
+            parts = path.strip("/").split("/")[:-1]
+            self.dirs.update("/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1))
+            self.files[path] = {"data": data, "mtime": int(mtime), "id": hashlib.sha1(data).hexdigest()}
+
+    def set_modified(self, path: str, mtime: float) -> None:
+        """Age (or rejuvenate) a stored file: Seafile lists mtime as whole Unix seconds."""
+        with self._lock:
+            self.files[path]["mtime"] = int(mtime)
+
     # --- ASGI -------------------------------------------------------------------------------
     def app(self) -> Starlette:
         r = self._route
