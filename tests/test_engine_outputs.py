@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from omnetpp_results import find_inputs, parse, stats, write_archive
 from omnetpp_results.generate import generate
 from omnetpp_results.resample import resample, resample_direct
-from omnetpp_results.select import Selection, load_ops
+from omnetpp_results.selection import Selection, load_ops
 from omnetpp_results.simrun import read_log
 
 # ------------------------------------------------------------------ resampling
