@@ -162,6 +162,12 @@ class SeafileBackend:
             raise BackendError(
                 f"{self.settings.describe()}: refusing to delete {remote_id!r}: not an upload inside {self.cfg.folder}")
         try:
+            # Seafile keeps share links in their own table; revoke them so no dangling link survives
+            links = self.api.request("GET", "/api/v2.1/share-links/", what="list share links",
+                                     params={"repo_id": self.cfg.repoid, "path": path}).json()
+            for link in links:
+                self.api.request("DELETE", f"/api/v2.1/share-links/{link['token']}/", what="revoke share link",
+                                 ok=(404,))
             self.api.request("DELETE", f"{self._repo}/file/", what="delete", params={"p": path})
         except SeafileError as exc:
             raise self._named(exc) from None

@@ -90,6 +90,7 @@ class SeafileEmulator:
             Route("/api/v2.1/repos/{repo_id}/file-uploaded-bytes/", r("uploaded-bytes", self._uploaded_bytes),
                   methods=["GET"]),
             Route("/api/v2.1/share-links/", r("share-links", self._share_links), methods=["GET", "POST"]),
+            Route("/api/v2.1/share-links/{token}/", r("share-link", self._share_link), methods=["DELETE"]),
             Route("/seafhttp/upload-api/{link}", r("upload", self._upload, auth=False), methods=["POST"]),
         ])
 
@@ -220,8 +221,7 @@ class SeafileEmulator:
         path = request.query_params.get("p")
         if not path:
             return self._bad("Path is missing.")
-        self.files.pop(path, None)
-        self.share_links.pop(path, None)
+        self.files.pop(path, None)  # share links live in their own table: they outlive the file
         return JSONResponse("success")
 
     async def _uploaded_bytes(self, request: Request) -> Response:
@@ -232,6 +232,14 @@ class SeafileEmulator:
             return self._bad(f"Folder {parent} not found.", 404)
         done = len(self.partial.get((self._norm(parent), name), b""))
         return JSONResponse({"uploadedBytes": done}, headers={"Accept-Ranges": "bytes"})
+
+    async def _share_link(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        path = next((p for p, link in self.share_links.items() if link["token"] == token), None)
+        if path is None:
+            return self._bad(f"Share link {token} not found.", 404)
+        del self.share_links[path]
+        return JSONResponse({"success": True})
 
     async def _share_links(self, request: Request) -> Response:
         if request.method == "GET":
