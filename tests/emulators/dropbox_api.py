@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from .server import take_fault
+
 BLOCK = 4 * 1024 * 1024
 
 
@@ -280,12 +282,7 @@ class DropboxEmulator:
         return arg, data
 
     def _take_fault(self, route: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.route == route:
-                    self.faults.remove(fault)
-                    return fault
-        return None
+        return take_fault(self.faults, self._lock, route)
 
     # --- helpers --------------------------------------------------------------------------
     @staticmethod

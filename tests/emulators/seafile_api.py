@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .server import take_fault
+
 
 @dataclasses.dataclass
 class Fault:
@@ -127,12 +129,7 @@ class SeafileEmulator:
         return None
 
     def _take_fault(self, route: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.route == route:
-                    self.faults.remove(fault)
-                    return fault
-        return None
+        return take_fault(self.faults, self._lock, route)
 
     @staticmethod
     def _bad(message: str, status: int = 400) -> Response:

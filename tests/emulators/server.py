@@ -48,3 +48,13 @@ class LoopbackServer:
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+def take_fault(faults, lock, route: str):
+    """Pop the first injected fault for `route`: each fault hits exactly one request."""
+    with lock:
+        for fault in faults:
+            if fault.route == route:
+                faults.remove(fault)
+                return fault
+    return None
