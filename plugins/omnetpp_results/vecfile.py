@@ -13,6 +13,7 @@ import math
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -580,27 +581,8 @@ class VciIndex:
                 raise IndexMismatch(f"line {ln}: unexpected {kw[:20]!r}")
         if len(self.runs) != 1:
             raise IndexMismatch("index of several runs")
-        n = len(rows)
-        ids = np.zeros(n, np.int64)
-        offset = np.zeros(n, np.int64)
-        length = np.zeros(n, np.int64)
-        count = np.zeros(n, np.int64)
-        stats = np.zeros((n, 6))  # firstT lastT min max sum sqrsum
-        try:
-            for i, line in enumerate(rows):
-                t = line.split()
-                vid = int(t[0])
-                cols = columns[vid]
-                want = 12 if "E" in cols else 10
-                if len(t) != want:
-                    raise ValueError
-                k = 3 if "E" not in cols else 5
-                ids[i], offset[i], length[i] = vid, int(t[1]), int(t[2])
-                count[i] = int(t[k + 2])
-                stats[i] = (float(t[k]), float(t[k + 1]), float(t[k + 3]), float(t[k + 4]),
-                            float(t[k + 5]), float(t[k + 6]))
-        except (ValueError, KeyError, IndexError):
-            raise IndexMismatch("malformed block line") from None
+        ids, offset, length, count, stats = _block_rows(rows, columns)
+        n = ids.size
         if n and (offset.min() < 0 or length.min() <= 0 or count.min() <= 0
                   or (offset + length).max() > vec_size):
             raise IndexMismatch("block outside the .vec")
@@ -610,21 +592,58 @@ class VciIndex:
         return self
 
     def per_vector(self) -> dict:
-        """vid -> (count, min, max, sum, sqrsum, firstT, lastT) over all blocks."""
-        out = {}
+        """vid -> (count, min, max, sum, sqrsum, firstT, lastT) over all blocks (only for checks:
+        min/max are nan where the first block's is, as a running min()/max() gives)."""
         b = self.blocks
-        for i in np.argsort(b["offset"], kind="stable"):
-            vid = int(b["id"][i])
-            t0, t1, mn, mx, s, sq = (float(x) for x in b["stats"][i])
-            n = int(b["count"][i])
-            if vid not in out:
-                out[vid] = [n, mn, mx, s, sq, t0, t1]
-            else:
-                o = out[vid]
-                o[0] += n
-                o[1] = min(o[1], mn)
-                o[2] = max(o[2], mx)
-                o[3] += s
-                o[4] += sq
-                o[6] = t1
-        return {k: tuple(v) for k, v in out.items()}
+        order = np.argsort(b["id"], kind="stable")  # blocks are in offset order already
+        ids, cnt, st = b["id"][order], b["count"][order], b["stats"][order]
+        if not ids.size:
+            return {}
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        last = np.r_[starts[1:], ids.size] - 1
+        first = st[starts]
+        with np.errstate(invalid="ignore"):
+            mn = np.where(np.isnan(first[:, 2]), np.nan, np.fmin.reduceat(st[:, 2], starts))
+            mx = np.where(np.isnan(first[:, 3]), np.nan, np.fmax.reduceat(st[:, 3], starts))
+            sm = np.add.reduceat(st[:, 4], starts)
+            sq = np.add.reduceat(st[:, 5], starts)
+        n = np.add.reduceat(cnt, starts)
+        return {int(ids[k]): (int(n[j]), float(mn[j]), float(mx[j]), float(sm[j]), float(sq[j]),
+                              float(first[j, 0]), float(st[last[j], 1]))
+                for j, k in enumerate(starts)}
+
+
+def _block_rows(rows: list[str], columns: dict):
+    """The block lines of a .vci in one vectorized pass: ids, offset, length, count and
+    stats[n, 6] (firstT lastT min max sum sqrsum); IndexMismatch if any is malformed."""
+    n = len(rows)
+    if not n:
+        return (np.zeros(0, np.int64),) * 4 + (np.zeros((0, 6)),)
+    blob = "\n".join(rows) + "\n"
+    raw = np.frombuffer(blob.encode(), dtype=np.uint8)
+    gap = (raw == 32) | (raw == 9) | (raw == 13) | (raw == 10)
+    tok = ~gap & np.r_[True, gap[:-1]]
+    per_row = np.bincount(np.cumsum(raw == 10)[tok], minlength=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            flat = np.fromstring(blob, dtype=np.float64, sep=" ")
+        except (DeprecationWarning, ValueError):
+            raise IndexMismatch("malformed block line") from None
+    if per_row.size != n or flat.size != per_row.sum():
+        raise IndexMismatch("malformed block line")
+    at = np.cumsum(per_row) - per_row
+    vids, inv = np.unique(flat[at], return_inverse=True)
+    try:
+        has_e = np.array(["E" in columns[int(v)] for v in vids], dtype=bool)[inv]
+    except (KeyError, ValueError, OverflowError):
+        raise IndexMismatch("malformed block line") from None
+    if not np.array_equal(per_row, np.where(has_e, 12, 10)):
+        raise IndexMismatch("malformed block line")
+    k = at + np.where(has_e, 5, 3)
+    ints = flat[np.stack((at, at + 1, at + 2, k + 2))]
+    if not ((np.abs(ints) < 2.0 ** 53).all() and (ints == np.floor(ints)).all()):
+        raise IndexMismatch("malformed block line")
+    ids, offset, length, count = ints.astype(np.int64)
+    stats = flat[np.stack((k, k + 1, k + 3, k + 4, k + 5, k + 6), axis=1)]
+    return ids, offset, length, count, stats
