@@ -107,16 +107,21 @@ class Registry:
             return self._db.execute(sql, args).rowcount
 
     # files -------------------------------------------------------------------------------
-    def add_file(self, row: FileRow) -> FileRow:
-        """Insert a verified file; if its upload key won the race elsewhere, return that row."""
+    def _insert_once(self, table: str, row, by_key):
+        """Insert a row; if its upload key won a race elsewhere, return the row that is there."""
+        values = tuple(asdict(row).values())
         try:
-            self._exec("INSERT INTO files VALUES (?,?,?,?,?,?,?,?)", tuple(asdict(row).values()))
+            self._exec(f"INSERT INTO {table} VALUES ({','.join('?' * len(values))})", values)
             return row
         except sqlite3.IntegrityError:
-            existing = self.file_by_key(row.upload_key)
+            existing = by_key(row.upload_key)
             if existing is None:
                 raise
             return existing
+
+    def add_file(self, row: FileRow) -> FileRow:
+        """A verified file, stored once per upload key."""
+        return self._insert_once("files", row, self.file_by_key)
 
     def file(self, file_id: str) -> FileRow | None:
         rows = self._query("SELECT * FROM files WHERE id=?", (file_id,))
@@ -141,15 +146,8 @@ class Registry:
 
     # sessions ----------------------------------------------------------------------------
     def add_session(self, row: SessionRow) -> SessionRow:
-        """Insert a session; a concurrent creator with the same key gets the existing one."""
-        try:
-            self._exec("INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?)", tuple(asdict(row).values()))
-            return row
-        except sqlite3.IntegrityError:
-            existing = self.session_by_key(row.upload_key)
-            if existing is None:
-                raise
-            return existing
+        """An upload session; a concurrent creator with the same key gets the existing one."""
+        return self._insert_once("sessions", row, self.session_by_key)
 
     def session(self, sid: str) -> SessionRow | None:
         rows = self._query("SELECT * FROM sessions WHERE id=?", (sid,))
