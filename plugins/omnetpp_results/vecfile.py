@@ -619,11 +619,12 @@ def _block_rows(rows: list[str], columns: dict):
     n = len(rows)
     if not n:
         return (np.zeros(0, np.int64),) * 4 + (np.zeros((0, 6)),)
-    blob = "\n".join(rows) + "\n"
-    raw = np.frombuffer(blob.encode(), dtype=np.uint8)
+    blob = ("\n".join(rows) + "\n").encode()
+    raw = np.frombuffer(blob, dtype=np.uint8)
     gap = (raw == 32) | (raw == 9) | (raw == 13) | (raw == 10)
     tok = ~gap & np.r_[True, gap[:-1]]
-    per_row = np.bincount(np.cumsum(raw == 10)[tok], minlength=n)
+    row_starts = np.r_[0, np.flatnonzero(raw == 10)[:-1] + 1, raw.size]
+    per_row = np.diff(np.searchsorted(np.flatnonzero(tok), row_starts))  # no per-byte int64 array
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
