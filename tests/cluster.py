@@ -336,6 +336,8 @@ class AirflowCluster:
 
     def start(self, wait_for_dags: Sequence[str] = (), timeout: float = 240) -> None:
         """Migrate the DB, write the password file, start the components, wait until usable."""
+        if any(c.alive() for c in self.components.values()):
+            raise ClusterError("cluster already started (the `with` form starts it)")
         t0 = time.monotonic()
         self.airflow("db", "migrate")
         for name, slots in self.pools.items():

@@ -84,8 +84,8 @@ def test_upload_through_airflow_leaks_no_secret(dropbox_emulator, tmp_path):
         # the emulator's hosts and CA bundle, set in this process by the fixture
         **{k: os.environ[k] for k in ("DROPBOX_API_HOST", "DROPBOX_API_CONTENT_HOST", "REQUESTS_CA_BUNDLE")},
     }
-    with AirflowCluster(tmp_path / "airflow", dags_folder=dags, env_overrides=env) as cluster:
-        cluster.start(wait_for_dags=["backend_secrets_probe"])
+    with AirflowCluster(tmp_path / "airflow", dags_folder=dags, env_overrides=env) as cluster:  # starts it
+        cluster.wait_dag("backend_secrets_probe")
         run_id = cluster.trigger("backend_secrets_probe")
         assert cluster.wait("backend_secrets_probe", run_id, timeout=240) == "failed"  # upload_wrong fails
         states = {ti["task_id"]: ti["state"] for ti in cluster.task_instances("backend_secrets_probe", run_id)}
