@@ -32,6 +32,7 @@ def _reference_time(params: dict) -> pendulum.DateTime:
     schedule=os.environ.get("SIMPOST_RETENTION_SCHEDULE", "@daily"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,  # users rely on it; keep days 0 (the default) deletes nothing
     max_active_runs=1,
     tags=["simpost", "storage", "retention"],
     doc_md=DOC,

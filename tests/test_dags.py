@@ -83,6 +83,6 @@ def test_missing_required_param_is_refused(dagbag):
 
 def test_retention_is_scheduled_with_its_params(dagbag):
     dag = dagbag.dags["storage_retention"]
-    assert dag.schedule == "@daily" and dag.max_active_runs == 1
+    assert dag.schedule == "@daily" and dag.max_active_runs == 1 and not dag.is_paused_upon_creation
     assert {"dry_run", "backends", "older_than_days", "reference_time"} <= set(dag.params)
     assert type(dag.get_task("clean_backend")).__name__.endswith("MappedOperator")  # one task per backend
