@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import fastparse, simrun
 from .errors import ResultsError
-from .resample import resample
+from .resample import grid_size, resample, resample_held
 from .scafile import ScaReader
 from .selection import Selection
 from .sqlitefile import SqliteReader, _connect, is_sqlite
@@ -372,10 +372,15 @@ def _write_resampled(P: Parsed, v: dict, precision: float, path: Path, env) -> N
                 env.add(t, val)
             yield t, val
 
+    last = float(v["last_time"])
     try:
+        if env is None and grid_size(last, precision) * 16 <= v["count"]:  # coarse grid: look up
+            rows = resample_held(lambda g: P.held(v["key"], g), precision, last)
+        else:
+            rows = resample(pieces(), precision, last)
         with open(path, "w") as f:
             f.write("time,value\n")
-            for g, vals, has in resample(pieces(), precision, float(v["last_time"])):
+            for g, vals, has in rows:
                 f.write("".join(
                     f"{gt:.15g},{fmt(x) if h else ''}\n" for gt, x, h in zip(g.tolist(), vals.tolist(), has.tolist())))
     except ValueError as e:

@@ -39,15 +39,29 @@ def grid_size(last_time: float, p: float) -> int:
     return k
 
 
-def resample(pieces: Iterable[tuple[np.ndarray, np.ndarray]], precision: float,
-             last_time: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield (grid times, values, has_value) in order; pieces are (times, values), time-sorted."""
+def _grid(precision, last_time) -> tuple[float, int]:
     p = float(precision)
     if not p > 0 or not math.isfinite(p):
         raise ValueError("precision must be a positive number")
     K = grid_size(last_time, p)
     if K > MAX_POINTS:
         raise ValueError(f"precision {p:g} s would give {K} points (more than {MAX_POINTS})")
+    return p, K
+
+
+def resample_held(held, precision: float, last_time: float, chunk: int = 1 << 20):
+    """The same output as resample() from held(grid times) -> (values, has_value), a lookup of
+    the last sample at or before each grid time: for grids much coarser than the samples."""
+    p, K = _grid(precision, last_time)
+    for k in range(1, K + 1, chunk):
+        g = np.arange(k, min(k + chunk, K + 1), dtype=np.float64) * p
+        yield (g, *held(g))
+
+
+def resample(pieces: Iterable[tuple[np.ndarray, np.ndarray]], precision: float,
+             last_time: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (grid times, values, has_value) in order; pieces are (times, values), time-sorted."""
+    p, K = _grid(precision, last_time)
     k = 1  # next grid index to emit
     held = None
 

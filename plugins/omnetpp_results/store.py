@@ -251,6 +251,29 @@ class Parsed:
         nvec = len(self.vectors)
         self._lo = np.searchsorted(keys, np.arange(nvec), side="left")
         self._hi = np.searchsorted(keys, np.arange(nvec), side="right")
+        self._map = None
+
+    def held(self, key: int, grid: np.ndarray):
+        """(values, has) at each time of the ascending grid: the last sample of the vector with
+        time <= g, found by binary search in series.bin (reads a few pages, not the series)."""
+        segs = self._segs[self._lo[key]:self._hi[key]]
+        if self._map is None:
+            self._map = np.memmap(self.dir / "series.bin", dtype=np.float64, mode="r").reshape(-1, 2)
+        mm = self._map
+        off, cnt = segs[:, 1], segs[:, 2]
+        j = np.searchsorted(np.asarray(mm[off, 0]), grid, side="right") - 1  # segment holding it
+        has = j >= 0
+        j = j[has]
+        lo, hi = off[j] + 1, off[j] + cnt[j]  # the answer is in [lo - 1, hi)
+        g = grid[has]
+        while (act := np.flatnonzero(lo < hi)).size:
+            mid = (lo[act] + hi[act]) // 2
+            up = np.asarray(mm[mid, 0]) <= g[act]
+            lo[act[up]] = mid[up] + 1
+            hi[act[~up]] = mid[~up]
+        vals = np.full(grid.size, np.nan)
+        vals[has] = mm[lo - 1, 1]
+        return vals, has
 
     def pieces(self, key: int, max_pairs: int = READ_PAIRS):
         """Yield (times, values) arrays of one vector in order, each at most max_pairs long."""
