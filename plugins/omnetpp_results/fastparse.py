@@ -62,6 +62,7 @@ def _parse_numpy(buf) -> tuple[np.ndarray, np.ndarray] | None:
 _SRC = Path(__file__).with_name("data") / "vecparse.c"  # package data, so wheels ship it
 _lib = None
 _pairs_fn = None  # vec_parse_pairs, loaded with _lib
+_seg_fn = None  # vec_segments, loaded with _lib
 _lib_lock = threading.Lock()
 _lib_tried = False
 
@@ -74,7 +75,7 @@ def _cache_dir() -> Path:
 
 def _load_native():
     """Compile (once per source version and platform) and load the C helper; None if impossible."""
-    global _lib, _pairs_fn, _lib_tried
+    global _lib, _pairs_fn, _seg_fn, _lib_tried
     with _lib_lock:
         if _lib_tried:
             return _lib
@@ -90,7 +91,7 @@ def _load_native():
                 cc = os.environ.get("CC", "cc")
                 with tempfile.TemporaryDirectory(dir=out.parent) as td:
                     tmp = Path(td) / out.name
-                    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(_SRC)],
+                    subprocess.run([cc, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(tmp), str(_SRC)],
                                    check=True, capture_output=True, timeout=120)
                     os.replace(tmp, out)
             lib = ctypes.CDLL(str(out))
@@ -102,7 +103,10 @@ def _load_native():
             pf.restype = ctypes.c_long
             pf.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long] \
                 + [ctypes.c_void_p] * 5 + [ctypes.c_long]
-            _lib, _pairs_fn = fn, pf
+            sf = lib.vec_segments
+            sf.restype = ctypes.c_long
+            sf.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long] * 2 + [ctypes.c_void_p] * 2
+            _lib, _pairs_fn, _seg_fn = fn, pf, sf
         except (OSError, subprocess.SubprocessError, AttributeError):
             _lib = None
         return _lib
@@ -194,6 +198,39 @@ def parse_pairs(buf, lut: np.ndarray, nf: np.ndarray, tcol: np.ndarray, vcol: np
     if len(res) == 1:
         return res[0]
     return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
+
+
+def segment_stats(keys: np.ndarray, t: np.ndarray, v: np.ndarray):
+    """Runs of equal keys (int64) in the samples (t, v): (starts, sum, min, max, m2) per run, m2
+    being the sum of squared deviations from the run's mean; or the index of the first sample
+    whose time is below its predecessor's in the same run. Both back ends reduce in numpy's
+    order (np.add.reduceat), so they give the same bits."""
+    n = keys.size
+    if _load_native() is not None:
+        if t.strides != v.strides or t.strides[0] % 8:
+            t, v = np.ascontiguousarray(t), np.ascontiguousarray(v)
+        starts = np.empty(n, dtype=np.int64)
+        red = np.empty((n, 4))
+        k = _seg_fn(keys.ctypes.data, t.ctypes.data, v.ctypes.data, t.strides[0] // 8, n,
+                    starts.ctypes.data, red.ctypes.data)
+        if k < 0:
+            return -k - 1
+        return (starts[:k], *red[:k].T)
+    br = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    d = np.diff(t) < 0
+    d[br - 1] = False
+    if d.any():
+        return int(np.flatnonzero(d)[0]) + 1
+    starts = np.concatenate(([0], br))
+    cnt = np.diff(starts, append=n)
+    v = np.ascontiguousarray(v)
+    with np.errstate(invalid="ignore", over="ignore"):  # nan/inf samples are legal
+        s = np.add.reduceat(v, starts)
+        mn = np.fmin.reduceat(v, starts)
+        mx = np.fmax.reduceat(v, starts)
+        dev = v - np.repeat(s / cnt, cnt)
+        m2 = np.add.reduceat(dev * dev, starts)
+    return starts, s, mn, mx, m2
 
 
 def backend() -> str:

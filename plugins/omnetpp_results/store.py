@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fastparse
 from .errors import ResultsError
 
 FORMAT = 1
@@ -134,28 +135,15 @@ class Sink:
             # fine-grained interleaving: group by vector so the index stays small
             order = np.argsort(keys, kind="stable")
             keys, t, v, pairs = keys[order], t[order], v[order], None
-            br = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-        starts = np.concatenate(([0], br))
-        ends = np.concatenate((br, [n]))
+        res = fastparse.segment_stats(np.ascontiguousarray(keys, dtype=np.int64), t, v)
+        if isinstance(res, int):
+            vec = self.vectors[int(keys[res])]
+            raise ResultsError(f"time goes backwards in vector {vec['module']} {vec['name']} at t={float(t[res])!r}",
+                               path=vec["file"])
+        starts, s, mn, mx, m2 = res
+        ends = np.append(starts[1:], n)
         cnt = ends - starts
         seg_keys = keys[starts]
-        # within a segment, time must not decrease
-        if n > 1:
-            d = np.diff(t) < 0
-            if d.any():
-                d[br - 1] = False
-                if d.any():
-                    i = int(np.flatnonzero(d)[0]) + 1
-                    vec = self.vectors[int(keys[i])]
-                    raise ResultsError(
-                        f"time goes backwards in vector {vec['module']} {vec['name']} at t={t[i]!r}",
-                        path=vec["file"])
-        with np.errstate(invalid="ignore", over="ignore"):  # nan/inf samples are legal
-            s = np.add.reduceat(v, starts)
-            mn = np.fmin.reduceat(v, starts)
-            mx = np.fmax.reduceat(v, starts)
-            dev = v - np.repeat(s / cnt, cnt)
-            m2 = np.add.reduceat(dev * dev, starts)
         if pairs is None:
             pairs = np.empty((n, 2), dtype=np.float64)
             pairs[:, 0] = t
@@ -163,18 +151,16 @@ class Sink:
         self._series.write(memoryview(pairs).cast("B"))
         self.segments.append(np.stack((seg_keys, starts + self.pairs, cnt), axis=1).astype(np.int64))
         self.pairs += n
-        tf, tl = t[starts], t[ends - 1]
-        vf, vl = v[starts], v[ends - 1]
         accs = self.accs
-        for j in range(starts.size):
-            acc = accs[int(seg_keys[j])]
-            if acc.last_time is not None and tf[j] < acc.last_time:
-                vec = self.vectors[int(seg_keys[j])]
-                raise ResultsError(
-                    f"time goes backwards in vector {vec['module']} {vec['name']} at t={tf[j]!r}",
-                    path=vec["file"])
-            acc.add(int(cnt[j]), float(s[j]), float(mn[j]), float(mx[j]), float(m2[j]),
-                    float(tf[j]), float(tl[j]), float(vf[j]), float(vl[j]))
+        for k, c, sj, mnj, mxj, m2j, tf, tl, vf, vl in zip(
+                *(a.tolist() for a in (seg_keys, cnt, s, mn, mx, m2, t[starts], t[ends - 1],
+                                       v[starts], v[ends - 1]))):
+            acc = accs[k]
+            if acc.last_time is not None and tf < acc.last_time:
+                vec = self.vectors[k]
+                raise ResultsError(f"time goes backwards in vector {vec['module']} {vec['name']} at t={tf!r}",
+                                   path=vec["file"])
+            acc.add(c, sj, mnj, mxj, m2j, tf, tl, vf, vl)
 
     # -- undo, for a .vci found lying half-way through --------------------------------------
     def checkpoint(self):

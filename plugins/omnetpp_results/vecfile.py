@@ -235,7 +235,7 @@ class VecReader:
         keep = keys >= 0
         if not keep.all():
             keys, pairs = keys[keep], pairs[keep]
-        self.sink.add_samples(keys, pairs[:, 0], np.ascontiguousarray(pairs[:, 1]), pairs)
+        self.sink.add_samples(keys, pairs[:, 0], pairs[:, 1], pairs)
 
     def slow_data(self, lines, lineno):
         """Line-by-line reading of data lines: exact errors, and the odd legal forms (spaces)."""

@@ -132,3 +132,67 @@ long vec_parse_pairs(const char *buf, long len, const int32_t *lut, long lutsize
     }
     return n;
 }
+
+/* numpy's pairwise summation (as np.add.reduce/reduceat use it on contiguous doubles) of a[i]
+ * (sq = 0) or of (a[i] - mean)^2 (sq = 1), a with a stride of st doubles. */
+static inline double el(const double *a, long i, long st, double mean, int sq)
+{
+    double x = a[i * st];
+    if (sq) { x -= mean; x *= x; }
+    return x;
+}
+
+static double pairwise(const double *a, long n, long st, double mean, int sq)
+{
+    if (n < 8) {
+        double r = 0.;
+        long i;
+        for (i = 0; i < n; i++) r += el(a, i, st, mean, sq);
+        return r;
+    } else if (n <= 128) {
+        double r[8], res;
+        long i;
+        int k;
+        for (k = 0; k < 8; k++) r[k] = el(a, k, st, mean, sq);
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (k = 0; k < 8; k++) r[k] += el(a, i + k, st, mean, sq);
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) res += el(a, i, st, mean, sq);
+        return res;
+    } else {
+        long n2 = n / 2;
+        n2 -= n2 % 8;
+        return pairwise(a, n2, st, mean, sq) + pairwise(a + n2 * st, n - n2, st, mean, sq);
+    }
+}
+
+/* Runs of equal keys[] (one vector's samples in a row) with their reductions, in numpy's exact
+ * order so that both back ends give the same bits: np.add.reduceat is the first element plus the
+ * pairwise sum of the rest; np.fmin/fmax ignore nan. t and v have a stride of st doubles.
+ * Out per run j: starts[j] and red[4j..4j+3] = sum, min, max, sum of squared deviations from
+ * sum / count. Returns the number of runs, or -(i + 1) if time decreases at sample i in a run. */
+long vec_segments(const int64_t *keys, const double *t, const double *v, long st, long n,
+                  int64_t *starts, double *red)
+{
+    long i = 0, nseg = 0;
+    while (i < n) {
+        long s = i, c;
+        double mn = v[s * st], mx = mn, sum, mean, x;
+        for (i = s + 1; i < n && keys[i] == keys[s]; i++) {
+            if (t[i * st] < t[(i - 1) * st]) return -(i + 1);
+            x = v[i * st];
+            if (!(mn <= x || isnan(x))) mn = x;
+            if (!(mx >= x || isnan(x))) mx = x;
+        }
+        c = i - s;
+        sum = v[s * st] + pairwise(v + (s + 1) * st, c - 1, st, 0., 0);
+        mean = sum / (double)c;
+        starts[nseg] = s;
+        red[4 * nseg] = sum;
+        red[4 * nseg + 1] = mn;
+        red[4 * nseg + 2] = mx;
+        red[4 * nseg + 3] = el(v, s, st, mean, 1) + pairwise(v + (s + 1) * st, c - 1, st, mean, 1);
+        nseg++;
+    }
+    return nseg;
+}
