@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .errors import ResultsError
 
 FORMAT = 1
 PAIR = 16  # bytes per (time, value) pair
+_DOUBLE = struct.Struct("=d")
 #: a vector's series is handed to stats in pieces of at most this many pairs
 READ_PAIRS = 1 << 20
 
@@ -237,28 +239,32 @@ class Parsed:
         nvec = len(self.vectors)
         self._lo = np.searchsorted(keys, np.arange(nvec), side="left")
         self._hi = np.searchsorted(keys, np.arange(nvec), side="right")
-        self._map = None
 
     def held(self, key: int, grid: np.ndarray):
         """(values, has) at each time of the ascending grid: the last sample of the vector with
-        time <= g, found by binary search in series.bin (reads a few pages, not the series)."""
+        time <= g, found by binary search in series.bin with 8-byte preads (no mmap: mapped
+        pages would count as resident), so only a few pages are read, not the series."""
         segs = self._segs[self._lo[key]:self._hi[key]]
-        if self._map is None:
-            self._map = np.memmap(self.dir / "series.bin", dtype=np.float64, mode="r").reshape(-1, 2)
-        mm = self._map
         off, cnt = segs[:, 1], segs[:, 2]
-        j = np.searchsorted(np.asarray(mm[off, 0]), grid, side="right") - 1  # segment holding it
-        has = j >= 0
-        j = j[has]
-        lo, hi = off[j] + 1, off[j] + cnt[j]  # the answer is in [lo - 1, hi)
-        g = grid[has]
-        while (act := np.flatnonzero(lo < hi)).size:
-            mid = (lo[act] + hi[act]) // 2
-            up = np.asarray(mm[mid, 0]) <= g[act]
-            lo[act[up]] = mid[up] + 1
-            hi[act[~up]] = mid[~up]
-        vals = np.full(grid.size, np.nan)
-        vals[has] = mm[lo - 1, 1]
+        fd = os.open(self.dir / "series.bin", os.O_RDONLY)
+        try:
+            def at(idx, col):  # series[idx, col]
+                return np.fromiter((_DOUBLE.unpack(os.pread(fd, 8, (2 * i + col) * 8))[0]
+                                    for i in idx.tolist()), np.float64, idx.size)
+            j = np.searchsorted(at(off, 0), grid, side="right") - 1  # segment holding it
+            has = j >= 0
+            j = j[has]
+            lo, hi = off[j] + 1, off[j] + cnt[j]  # the answer is in [lo - 1, hi)
+            g = grid[has]
+            while (act := np.flatnonzero(lo < hi)).size:
+                mid = (lo[act] + hi[act]) // 2
+                up = at(mid, 0) <= g[act]
+                lo[act[up]] = mid[up] + 1
+                hi[act[~up]] = mid[~up]
+            vals = np.full(grid.size, np.nan)
+            vals[has] = at(lo - 1, 1)
+        finally:
+            os.close(fd)
         return vals, has
 
     def pieces(self, key: int, max_pairs: int = READ_PAIRS):
