@@ -92,18 +92,13 @@ def _work_dir():
 
 
 def _send(params: dict, payload: dict) -> None:
-    """Mail the user and call the simulator back, whichever of the two the conf asked for."""
+    """Call the simulator back, then mail the user, whichever of the two the conf asked for.
+
+    The callback goes first: if the task is retried, the simulator (idempotent by simulation_id)
+    may hear twice, but the user never gets a second mail.
+    """
     from simpost.notify import mail
 
-    if params.get("notification_email"):
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        subject, body = mail(params.get("title", ""), payload)
-        with SmtpHook(smtp_conn_id="smtp_default") as smtp:
-            sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
-            smtp.send_email_smtp(to=params["notification_email"], subject=subject, html_content=body,
-                                 from_email=sender)
-        log.info("notify: mailed %s", params["notification_email"])
     if params.get("callback_endpoint"):
         import requests
         from airflow.providers.http.hooks.http import HttpHook
@@ -116,6 +111,15 @@ def _send(params: dict, payload: dict) -> None:
             endpoint=params["callback_endpoint"], json=payload,
         )
         log.info("notify: called back %s", params["callback_endpoint"])
+    if params.get("notification_email"):
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        subject, body = mail(params.get("title", ""), payload)
+        with SmtpHook(smtp_conn_id="smtp_default") as smtp:
+            sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
+            smtp.send_email_smtp(to=params["notification_email"], subject=subject, html_content=body,
+                                 from_email=sender)
+        log.info("notify: mailed %s", params["notification_email"])
 
 
 def _on_failure(context) -> None:
