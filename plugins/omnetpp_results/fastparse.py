@@ -63,6 +63,8 @@ _SRC = Path(__file__).with_name("data") / "vecparse.c"  # package data, so wheel
 _lib = None
 _pairs_fn = None  # vec_parse_pairs, loaded with _lib
 _seg_fn = None  # vec_segments, loaded with _lib
+_rows_fn = None  # vec_parse_rows, loaded with _lib
+_runs_fn = None  # vec_check_runs, loaded with _lib
 _lib_lock = threading.Lock()
 _lib_tried = False
 
@@ -75,7 +77,7 @@ def _cache_dir() -> Path:
 
 def _load_native():
     """Compile (once per source version and platform) and load the C helper; None if impossible."""
-    global _lib, _pairs_fn, _seg_fn, _lib_tried
+    global _lib, _pairs_fn, _seg_fn, _rows_fn, _runs_fn, _lib_tried
     with _lib_lock:
         if _lib_tried:
             return _lib
@@ -106,7 +108,15 @@ def _load_native():
             sf = lib.vec_segments
             sf.restype = ctypes.c_long
             sf.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long] * 2 + [ctypes.c_void_p] * 2
-            _lib, _pairs_fn, _seg_fn = fn, pf, sf
+            rf = lib.vec_parse_rows
+            rf.restype = ctypes.c_long
+            rf.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long,
+                           ctypes.c_void_p, ctypes.c_long]
+            cf = lib.vec_check_runs
+            cf.restype = ctypes.c_long
+            cf.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p,
+                           ctypes.c_long]
+            _lib, _pairs_fn, _seg_fn, _rows_fn, _runs_fn = fn, pf, sf, rf, cf
         except (OSError, subprocess.SubprocessError, AttributeError):
             _lib = None
         return _lib
@@ -231,6 +241,31 @@ def segment_stats(keys: np.ndarray, t: np.ndarray, v: np.ndarray):
         dev = v - np.repeat(s / cnt, cnt)
         m2 = np.add.reduceat(dev * dev, starts)
     return starts, s, mn, mx, m2
+
+
+def parse_rows(blob: bytes, nrows: int):
+    """Native only (None otherwise, or if a token is not one number): (values, per-row counts)
+    of nrows "\n"-terminated rows of numbers separated by spaces, tabs or CRs (.vci block lines)."""
+    if _load_native() is None or not blob.endswith(b"\n"):
+        return None
+    maxn = len(blob) // 2 + 1  # a number and its separator take at least 2 bytes
+    out = np.empty(maxn, dtype=np.float64)
+    per_row = np.empty(nrows, dtype=np.int32)
+    n = _rows_fn(blob, len(blob), out.ctypes.data, maxn, per_row.ctypes.data, nrows)
+    if n < 0:
+        return None
+    return out[:n], per_row.astype(np.int64)
+
+
+def runs_match(pos: np.ndarray, bpos: np.ndarray, counts: np.ndarray) -> bool:
+    """Is pos (per line) bpos[j] repeated counts[j] times, j in order? (Without building the
+    repeated array when native.)"""
+    if _load_native() is None:
+        return np.array_equal(pos, np.repeat(bpos, counts))
+    pos = np.ascontiguousarray(pos, dtype=np.int32)
+    bpos = np.ascontiguousarray(bpos, dtype=np.int32)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    return bool(_runs_fn(pos.ctypes.data, pos.size, bpos.ctypes.data, counts.ctypes.data, bpos.size))
 
 
 def backend() -> str:

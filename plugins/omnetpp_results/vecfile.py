@@ -424,37 +424,41 @@ class VecReader:
             for r in idx.runs:
                 if self.run is None or r != self.run.run_id:
                     raise IndexMismatch("run id differs from the .vec")
-            selected = np.array([self.decls[int(i)].key >= 0 if int(i) in self.decls else False
-                                 for i in bid], dtype=bool) if nblk else np.zeros(0, bool)
+            sel = {vid: d.key >= 0 for vid, d in self.decls.items()}
+            # Python lists: the loop below visits every block, numpy scalars would cost more
+            bidl, offl, endl = bid.tolist(), off.tolist(), ends.tolist()
+            selected = [sel.get(b, False) for b in bidl]
             i = 0
             pos = first_block
             while i < nblk:
-                if off[i] < pos:
+                o = offl[i]
+                if o < pos:
                     raise IndexMismatch("blocks overlap")
-                if off[i] > pos:  # a gap: declarations written between blocks
-                    gap = os.pread(fd, int(off[i] - pos), pos)
+                if o > pos:  # a gap: declarations written between blocks
+                    gap = os.pread(fd, o - pos, pos)
                     self._bytes_read += len(gap)
                     if not gap.endswith(b"\n"):
                         raise IndexMismatch("a block does not start at a line start")
                     self.mixed(memoryview(gap), None, allow_data=False)
-                    pos = int(off[i])
-                if int(bid[i]) not in self.decls:
-                    raise IndexMismatch(f"block of vector {int(bid[i])} which the .vec does not declare (yet)")
+                    pos = o
+                b = bidl[i]
+                if b not in self.decls:
+                    raise IndexMismatch(f"block of vector {b} which the .vec does not declare (yet)")
                 if not selected[i]:
                     # not read; still make sure the block is where the index says
-                    probe = os.pread(fd, 24, int(off[i]))
-                    tail = os.pread(fd, 1, int(ends[i]) - 1)
-                    if not probe.startswith(f"{int(bid[i])}\t".encode()) or tail != b"\n":
+                    probe = os.pread(fd, 24, o)
+                    tail = os.pread(fd, 1, endl[i] - 1)
+                    if not probe.startswith(f"{b}\t".encode()) or tail != b"\n":
                         raise IndexMismatch("a block boundary does not match the .vec")
-                    pos = int(ends[i])
+                    pos = endl[i]
                     i += 1
                     continue
                 # a run of adjacent selected blocks, up to CHUNK bytes
                 j = i + 1
-                while j < nblk and selected[j] and off[j] == ends[j - 1] and ends[j] - off[i] <= CHUNK:
+                while j < nblk and selected[j] and offl[j] == endl[j - 1] and endl[j] - o <= CHUNK:
                     j += 1
-                start, stop = int(off[i]), int(ends[j - 1])
-                self._read_blocks(fd, start, stop, bid[i:j], cnt[i:j])
+                stop = endl[j - 1]
+                self._read_blocks(fd, o, stop, bid[i:j], cnt[i:j])
                 pos = stop
                 i = j
                 prog.update(pos)
@@ -498,7 +502,6 @@ class VecReader:
 
     def _read_blocks(self, fd, start, stop, ids, counts) -> None:
         """Read adjacent blocks [start, stop) and check ids and line counts block by block."""
-        expect = np.repeat(ids, counts)
         got_parts = []
         pos = start
         carry = b""
@@ -514,12 +517,24 @@ class VecReader:
             if cut == 0:
                 carry = buf
                 continue
-            if not buf[:cut].endswith(b"\n"):
+            if buf[cut - 1] != 10:
                 raise IndexMismatch("a block does not end at a line end")
-            got_parts.append(self.data_block(memoryview(buf)[:cut], None))
+            res = self.bulk(memoryview(buf)[:cut])
+            if res is None:
+                raise IndexMismatch("data lines that do not parse where the index puts a block")
+            self._store(*res)
+            got_parts.append(res[0])  # declaration index per line
             carry = buf[cut:]
-        got = np.concatenate(got_parts) if got_parts else np.zeros(0, np.int64)
-        if not np.array_equal(got, expect):
+        # the declarations of the blocks' ids (all declared: the caller checked), compared with
+        # the parsed lines' as runs of the index's line counts, without a per-line id array
+        if self._lut_dirty:
+            self._build_lut()
+        bpos = np.searchsorted(self._ids, ids)
+        if bpos.size and (bpos.max() >= self._ids.size or not np.array_equal(self._ids[bpos], ids)):
+            raise IndexMismatch("block of a vector the .vec does not declare")
+        got = got_parts[0] if len(got_parts) == 1 else (
+            np.concatenate(got_parts) if got_parts else np.zeros(0, np.int32))
+        if not fastparse.runs_match(got, bpos, counts):
             raise IndexMismatch("block ids or line counts differ from the index")
 
 
@@ -620,17 +635,23 @@ def _block_rows(rows: list[str], columns: dict):
     if not n:
         return (np.zeros(0, np.int64),) * 4 + (np.zeros((0, 6)),)
     blob = ("\n".join(rows) + "\n").encode()
-    raw = np.frombuffer(blob, dtype=np.uint8)
-    gap = (raw == 32) | (raw == 9) | (raw == 13) | (raw == 10)
-    tok = ~gap & np.r_[True, gap[:-1]]
-    row_starts = np.r_[0, np.flatnonzero(raw == 10)[:-1] + 1, raw.size]
-    per_row = np.diff(np.searchsorted(np.flatnonzero(tok), row_starts))  # no per-byte int64 array
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            flat = np.fromstring(blob, dtype=np.float64, sep=" ")
-        except (DeprecationWarning, ValueError):
-            raise IndexMismatch("malformed block line") from None
+    if fastparse.backend() == "native":  # one C pass, numbers as strtod gives them
+        res = fastparse.parse_rows(blob, n)
+        if res is None:
+            raise IndexMismatch("malformed block line")
+        flat, per_row = res
+    else:
+        raw = np.frombuffer(blob, dtype=np.uint8)
+        gap = (raw == 32) | (raw == 9) | (raw == 13) | (raw == 10)
+        tok = ~gap & np.r_[True, gap[:-1]]
+        row_starts = np.r_[0, np.flatnonzero(raw == 10)[:-1] + 1, raw.size]
+        per_row = np.diff(np.searchsorted(np.flatnonzero(tok), row_starts))  # no per-byte int64 array
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                flat = np.fromstring(blob, dtype=np.float64, sep=" ")
+            except (DeprecationWarning, ValueError):
+                raise IndexMismatch("malformed block line") from None
     if per_row.size != n or flat.size != per_row.sum():
         raise IndexMismatch("malformed block line")
     at = np.cumsum(per_row) - per_row

@@ -196,3 +196,52 @@ long vec_segments(const int64_t *keys, const double *t, const double *v, long st
     }
     return nseg;
 }
+
+/* The block lines of a .vci ("\n"-separated rows of numbers separated by spaces, tabs or CRs) in
+ * one pass: all numbers into out[], the count of each row into per_row[]. Same numbers as
+ * strtod (through number() above). Returns the number of values, or -1 if a token is not one
+ * complete number or an array would overflow. buf must end with '\n'. */
+long vec_parse_rows(const char *buf, long len, double *out, long maxn, int32_t *per_row, long maxrows)
+{
+    const char *p = buf, *end = buf + len;
+    long n = 0, rows = 0;
+    int32_t k = 0;
+    if (len <= 0) return 0;
+    if (buf[len - 1] != '\n') return -1;
+    while (p < end) {
+        const char *te, *q;
+        char c = *p;
+        if (c == ' ' || c == '\t' || c == '\r') { p++; continue; }
+        if (c == '\n') {
+            if (rows >= maxrows) return -1;
+            per_row[rows++] = k;
+            k = 0;
+            p++;
+            continue;
+        }
+        te = p;
+        while (te < end && *te != ' ' && *te != '\t' && *te != '\r' && *te != '\n') te++;
+        if (n >= maxn) return -1;
+        q = number(p, te, &out[n]);
+        if (q != te) return -1;
+        n++;
+        k++;
+        p = te;
+    }
+    return rows == maxrows ? n : -1;
+}
+
+/* Do the per-line declaration indexes pos[n] consist of runs bpos[j] repeated cnt[j] times, in
+ * order (the .vci's block ids and line counts)? 1 if so, else 0. */
+long vec_check_runs(const int32_t *pos, long n, const int32_t *bpos, const int64_t *cnt, long nb)
+{
+    long i = 0, j;
+    for (j = 0; j < nb; j++) {
+        int32_t d = bpos[j];
+        long c = (long)cnt[j], e;
+        if (c < 0 || c > n - i) return 0;
+        for (e = i + c; i < e; i++)
+            if (pos[i] != d) return 0;
+    }
+    return i == n;
+}
