@@ -1,32 +1,16 @@
 """make demo: generate a small OMNeT++ result set, post-process it through Airflow, fetch and verify the link."""
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import shutil
 import subprocess
 import sys
-import zipfile
 
 import requests
 from local_cloud.client import LocalCloudClient
 from local_cloud.testing import running_server
+from omnetpp_results import ResultsError, verify_archive
 from localenv import BACKEND_ID, BIN, DEMO, airflow_env, api_key, prepare
-
-
-def verify(archive: bytes) -> int:
-    """The downloaded archive is a zip whose MANIFEST.sha256 matches every file in it."""
-    with zipfile.ZipFile(io.BytesIO(archive)) as z:
-        manifest = z.read("MANIFEST.sha256").decode().splitlines()
-        for line in manifest:
-            digest, name = line.split(None, 1)
-            if hashlib.sha256(z.read(name.lstrip("*"))).hexdigest() != digest:
-                sys.exit(f"demo: {name} does not match MANIFEST.sha256")
-        missing = {n for n in z.namelist() if n != "MANIFEST.sha256"} - {l.split(None, 1)[1].lstrip("*") for l in manifest}
-        if missing:
-            sys.exit(f"demo: files not in MANIFEST.sha256: {sorted(missing)}")
-        return len(manifest)
 
 
 def main() -> None:
@@ -51,7 +35,12 @@ def main() -> None:
         link = max(uploads, key=lambda f: f["uploaded_at"])["link"]
         archive = requests.get(link, timeout=60)
         archive.raise_for_status()
-        files = verify(archive.content)
+        downloaded = DEMO / "downloaded.zip"
+        downloaded.write_bytes(archive.content)
+        try:
+            files = verify_archive(downloaded)
+        except ResultsError as err:
+            sys.exit(f"demo: the downloaded archive is wrong: {err}")
         print(f"demo: downloaded {len(archive.content)} bytes, {files} files match MANIFEST.sha256")
         print(f"demo: share link {link}")
 

@@ -3,15 +3,23 @@
 - test_harness_local_executor: the harness itself, on SQLite + LocalExecutor with a trivial DAG.
 - test_celery_postgres_redis_topology: the distributed topology (PostgreSQL metadata DB, Redis
   broker, api-server, scheduler, dag-processor, two Celery workers) on a trivial DAG.
+- test_distributed_celery_topology: that topology running simulation_postprocess (see below).
 """
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import signal
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from cluster import AirflowCluster, Worker, postgres_database, postgres_database_exists, redis_database
+from cluster import (AirflowCluster, ClusterError, Worker, postgres_database, postgres_database_exists,
+                     redis_database)
+from helpers import ARCHIVE_LAYOUT, verified_archive
 
 TRIVIAL_DAG = textwrap.dedent(
     '''
@@ -85,16 +93,6 @@ def test_celery_topology_trivial_dag(tmp_path, trivial_dags):
 # ------------------------------------------------------------------------------------------------
 # The distributed deployment of docker-compose.yaml, as real processes on this machine.
 
-import hashlib  # noqa: E402
-import os  # noqa: E402
-import json  # noqa: E402
-import secrets  # noqa: E402
-import signal  # noqa: E402
-import time  # noqa: E402
-import zipfile  # noqa: E402
-
-from cluster import ClusterError  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "simulation_postprocess"
 BACKEND = "local_cloud"
@@ -102,7 +100,6 @@ STORAGE_HOST = "storage-host"  # serves default, parsing and uploads (local_clou
 COMPUTE_HOST = "compute-host"  # serves default and parsing; the one that gets killed
 RESULT_DIRS = ["aloha-PureAloha1", "routing-Net10", "aloha-SlottedAloha2", "routing-Net5SaturatedQueue",
                "routing-Net60CutThrough"]
-ARCHIVE_MUST_HOLD = {"INFO.txt", "omnetpp.ini", "csv/scalars.csv", "csv/vectors.csv", "MANIFEST.sha256"}
 
 
 def _conf(sim_id: str, results_dir: str) -> dict:
@@ -162,21 +159,6 @@ def _wait_for_task_on(cluster: AirflowCluster, runs, hostname: str, timeout: flo
             break
         time.sleep(0.05)  # polling interval
     raise ClusterError(f"{hostname} never held a task of {list(runs)}")
-
-
-def _check_archive(path: Path, sim_id: str) -> None:
-    with zipfile.ZipFile(path) as zf:
-        assert zf.testzip() is None, f"{path.name}: corrupt member"
-        names = set(zf.namelist())
-        assert ARCHIVE_MUST_HOLD <= names, f"{sim_id}: missing {ARCHIVE_MUST_HOLD - names}"
-        manifest = zf.read("MANIFEST.sha256").decode().split("\n")
-        listed = 0
-        for line in filter(None, manifest):
-            digest, name = line.split(maxsplit=1)
-            name = name.lstrip("*")
-            assert hashlib.sha256(zf.read(name)).hexdigest() == digest, f"{sim_id}: {name} differs from manifest"
-            listed += 1
-        assert listed == len(names) - 1, f"{sim_id}: manifest lists {listed} of {len(names) - 1} files"
 
 
 @pytest.mark.distributed
@@ -283,7 +265,7 @@ def _distributed(tmp_path, shared_results, api_key, work_dir, metrics):
                     mine = [r for r in records if f"_{sim_id}_" in r["name"]]
                     assert len(mine) == 1, f"{sim_id}: {len(mine)} uploads: {[r['name'] for r in mine]}"
                     dest = client.download(mine[0]["link"], tmp_path / "downloads" / mine[0]["name"])
-                    _check_archive(Path(dest), sim_id)
+                    assert ARCHIVE_LAYOUT <= verified_archive(Path(dest).read_bytes()), sim_id
                 assert len(records) == len(all_runs), f"{len(records)} uploads for {len(all_runs)} runs"
         assert not cluster.leftover_processes()
     assert not postgres_database_exists(db_url)

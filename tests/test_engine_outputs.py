@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omnetpp_results import find_inputs, parse, stats, write_archive
+from omnetpp_results import ResultsError, find_inputs, parse, stats, verify_archive, write_archive
 from omnetpp_results.generate import generate
 from omnetpp_results.resample import resample, resample_direct
 from omnetpp_results.selection import Selection, load_ops
@@ -198,3 +198,28 @@ def test_native_and_numpy_parsers_agree(shared_results):
     assert np.array_equal(a[0], b[0])
     assert a[1].shape == b[1].shape == (4, a[0].size)
     assert np.array_equal(a[1], b[1], equal_nan=True)
+
+
+def test_verify_archive_accepts_ours_and_catches_tampering(tmp_path):
+    content = tmp_path / "content"
+    (content / "csv").mkdir(parents=True)
+    (content / "INFO.txt").write_text("about this archive\n")
+    (content / "csv" / "scalars.csv").write_text("run,module,name,value\nr,m,n,1\n")
+    good = write_archive(content, tmp_path / "good.zip")
+    assert verify_archive(good["path"]) == 2
+
+    def rewritten(name, replace=None, extra=None):
+        """A copy of the good archive with one member's bytes changed, or one member added."""
+        bad = tmp_path / name
+        with zipfile.ZipFile(good["path"]) as src, zipfile.ZipFile(bad, "w") as dst:
+            for member in src.namelist():
+                data = src.read(member)
+                dst.writestr(member, replace[1] if replace and member == replace[0] else data)
+            if extra:
+                dst.writestr(extra, b"not in the manifest")
+        return bad
+
+    with pytest.raises(ResultsError, match="csv/scalars.csv does not match MANIFEST.sha256"):
+        verify_archive(rewritten("changed.zip", replace=("csv/scalars.csv", b"run,module,name,value\nr,m,n,2\n")))
+    with pytest.raises(ResultsError, match=r"unlisted \['smuggled.txt'\]"):
+        verify_archive(rewritten("extra.zip", extra="smuggled.txt"))

@@ -11,11 +11,11 @@ import pytest
 from airflow.sdk import Connection
 from local_cloud.client import LocalCloudClient
 from local_cloud.testing import running_server
+from omnetpp_results import sha256_file
 
 from conftest import AIRFLOW
 from helpers import local_backend_conn
 from simpost.retention import backend_ids_from_variable, choose, clean, expired, remove_stale_work_dirs
-from simpost.collect import sha256_of
 from storage_backends import open_backend, remote_name
 from storage_backends.base import RemoteFile
 from storage_backends.settings import from_connection
@@ -69,7 +69,7 @@ def _upload(tmp_path, backend, simulation_ids):
     for simulation_id in simulation_ids:
         path = tmp_path / f"{simulation_id}.zip"
         path.write_bytes(secrets.token_bytes(1000))
-        backend.upload(str(path), remote_name("retention", simulation_id, sha256_of(path)), 7)
+        backend.upload(str(path), remote_name("retention", simulation_id, sha256_file(path)), 7)
     return {f.name.split("_")[1]: f for f in backend.list_uploads()}
 
 

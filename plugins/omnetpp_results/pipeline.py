@@ -491,7 +491,8 @@ def _write_info(path, doc, P, precision, sel, scalars, statistics_, vectors, emp
 
 
 # ---------------------------------------------------------------------------------- archive
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Streamed in 1 MiB reads: archives and .vec files can be larger than memory."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while True:
@@ -520,7 +521,7 @@ def write_archive(content_dir, zip_path) -> dict:
     files.sort()
     with open(root / "MANIFEST.sha256", "w") as f:
         for rel, p in files:
-            f.write(f"{_sha256_file(p)}  {rel}\n")
+            f.write(f"{sha256_file(p)}  {rel}\n")
     files.append(("MANIFEST.sha256", root / "MANIFEST.sha256"))
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = zip_path.with_name(zip_path.name + ".part")
@@ -531,4 +532,31 @@ def write_archive(content_dir, zip_path) -> dict:
             zf.write(p, rel, compress_type=ctype)
     os.replace(tmp, zip_path)
     return {"path": str(zip_path), "size": zip_path.stat().st_size,
-            "sha256": _sha256_file(zip_path), "files": len(files)}
+            "sha256": sha256_file(zip_path), "files": len(files)}
+
+
+def verify_archive(zip_path) -> int:
+    """Check a downloaded archive against its MANIFEST.sha256: every member listed, every digest equal.
+
+    Returns the number of files the manifest covers; any mismatch is a ResultsError naming the member.
+    """
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist()) - {"MANIFEST.sha256"}
+        if len(names) == len(zf.namelist()):
+            raise ResultsError("archive has no MANIFEST.sha256", path=zip_path)
+        listed = {}
+        for line in zf.read("MANIFEST.sha256").decode().splitlines():
+            digest, name = line.split(None, 1)
+            listed[name.lstrip("*")] = digest
+        if names != set(listed):
+            raise ResultsError(f"MANIFEST.sha256 does not list exactly the archive's files: "
+                               f"unlisted {sorted(names - set(listed))}, missing {sorted(set(listed) - names)}",
+                               path=zip_path)
+        for name, digest in listed.items():
+            h = hashlib.sha256()
+            with zf.open(name) as member:
+                while chunk := member.read(1 << 20):
+                    h.update(chunk)
+            if h.hexdigest() != digest:
+                raise ResultsError(f"{name} does not match MANIFEST.sha256", path=zip_path)
+    return len(listed)

@@ -1,25 +1,13 @@
 """collect: bring a run's result files into its work dir, so later stages never touch the simulator's folder."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
-from omnetpp_results import find_inputs
+from omnetpp_results import find_inputs, sha256_file
 
 from simpost.paths import PathError, resolve_results_dir, results_root
-
-_HASH_CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def _place(src: Path, dst: Path) -> str:
     """Hard-link when possible (instant, keeps the mtime the .vci fingerprint needs); else copy with mtime."""
@@ -45,7 +33,7 @@ def collect(results_dir: str, input_dir: Path, log=print) -> dict:
         relative = path.relative_to(source)
         how = _place(real, input_dir / relative)
         size = real.stat().st_size
-        files.append({"name": str(relative), "size": size, "sha256": sha256_of(real)})
+        files.append({"name": str(relative), "size": size, "sha256": sha256_file(real)})
         log(f"collect: {how} {relative} ({size} bytes)")
     return {
         "source": str(source),
