@@ -10,6 +10,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, BaseOperatorLink, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from simpost.limits import task_timeout
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ PARAMS = {
     ),
     "title": Param("", type="string", description="Human title; slugified into the archive name."),
     "results_dir": Param(
-        type="string", minLength=1,
+        type="string", minLength=1, maxLength=4096, pattern=r"^[^\x00-\x1f\x7f]+$",
         description="Folder of the run's files, relative to the results root (or absolute inside it).",
     ),
     "runconfig": Param(None, type=["null", "string"],
@@ -145,7 +146,7 @@ def _on_failure(context) -> None:
     tags=["simpost", "omnetpp", "postprocess"],
     doc_md=DOC,
     default_args={"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True,
-                  "on_failure_callback": _on_failure},
+                  "execution_timeout": task_timeout(), "on_failure_callback": _on_failure},
 )
 def simulation_postprocess():
     @task
@@ -158,7 +159,8 @@ def simulation_postprocess():
         work = _work_dir()
         shutil.rmtree(work, ignore_errors=True)  # a retried or cleared run starts from its sources again
         with _final(PathError, ResultsError):
-            return {"work_dir": str(work), **collect_files(params["results_dir"], work / "input", log.info)}
+            collected = collect_files(params["results_dir"], work / "input", log.info)
+        return {"work_dir": str(work), **collected.as_dict()}
 
     @task(pool="results_parsing", queue=PARSE_QUEUE)
     def parse(collected: dict):

@@ -6,6 +6,7 @@ import os
 
 import pendulum
 from airflow.sdk import BaseHook, Param, Variable, dag, get_current_context, task
+from simpost.limits import task_timeout
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def _reference_time(params: dict) -> pendulum.DateTime:
     catchup=False,
     is_paused_upon_creation=False,  # users rely on it; keep days 0 (the default) deletes nothing
     max_active_runs=1,
+    default_args={"execution_timeout": task_timeout()},
     tags=["simpost", "storage", "retention"],
     doc_md=DOC,
     params={

@@ -68,6 +68,9 @@ def test_good_conf_takes_defaults(dagbag):
     ({"statistics": []}, "statistics"),
     ({"notification_email": "not-an-address"}, "notification_email"),
     ({"results_dir": ""}, "results_dir"),
+    ({"results_dir": "run\x00/etc"}, "results_dir"),
+    ({"results_dir": "run\nINFO"}, "results_dir"),
+    ({"results_dir": "x" * 4097}, "results_dir"),
 ])
 def test_bad_conf_is_refused_naming_the_param(dagbag, bad, param):
     with pytest.raises(ParamValidationError, match=param):
@@ -86,3 +89,22 @@ def test_retention_is_scheduled_with_its_params(dagbag):
     assert dag.schedule == "@daily" and dag.max_active_runs == 1 and not dag.is_paused_upon_creation
     assert {"dry_run", "backends", "older_than_days", "reference_time"} <= set(dag.params)
     assert type(dag.get_task("clean_backend")).__name__.endswith("MappedOperator")  # one task per backend
+
+
+def test_every_task_of_both_dags_has_a_time_limit(dagbag):
+    """Issue 13 item 2: a task stuck on hostile input must free its worker and pool slot."""
+    from simpost.limits import task_timeout
+
+    for dag_id in ("simulation_postprocess", "storage_retention"):
+        for t in dagbag.dags[dag_id].tasks:
+            assert t.execution_timeout == task_timeout(), f"{dag_id}.{t.task_id}"
+
+
+def test_the_task_time_limit_is_configurable(monkeypatch):
+    from simpost.limits import task_timeout
+
+    monkeypatch.setenv("SIMPOST_TASK_TIMEOUT", "90")
+    assert task_timeout().total_seconds() == 90
+    monkeypatch.setenv("SIMPOST_TASK_TIMEOUT", "0")
+    with pytest.raises(ValueError, match="SIMPOST_TASK_TIMEOUT"):
+        task_timeout()

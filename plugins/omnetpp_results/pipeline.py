@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import fastparse, simrun
 from .errors import ResultsError
-from .resample import grid_size, resample, resample_held
+from .resample import check_total, grid_size, resample, resample_held
 from .scafile import ScaReader
 from .selection import Selection
 from .sqlitefile import SqliteReader, _connect, is_sqlite
@@ -304,6 +304,10 @@ def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", progress=No
                 nbins += 1
 
     vectors = [v for v in P.vectors if ok(v)]
+    try:
+        check_total(precision, [float(v["last_time"]) for v in vectors if v["count"]])
+    except ValueError as e:
+        raise ResultsError(f"cannot resample: {e}") from None
     stems = _stems(vectors, runs_by_id)
     plotter = None
     drawn, empty, resampled = 0, [], 0

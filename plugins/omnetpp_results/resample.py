@@ -13,15 +13,26 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-#: refuse grids that would produce absurd files (e.g. precision 1e-9 on an hour of simulation)
-MAX_POINTS = 50_000_000
+#: refuse grids that would produce absurd files (e.g. precision 1e-9 on an hour of simulation):
+#: per vector, and over all vectors of a run (csv/vectors/ and the long-format csv hold every point)
+MAX_POINTS = 10_000_000
+MAX_POINTS_TOTAL = 20_000_000
+
+
+def _points(span: float, p: float) -> float:
+    """span / p, refused before any integer loop when it cannot be a sane grid (inf, nan, huge)."""
+    q = span / p if span > 0 else 0.0
+    if not (math.isfinite(q) and q <= MAX_POINTS):
+        raise ValueError(f"precision {p:g} s over a span of {span:g} s would give {q:.3g} points "
+                         f"(at most {MAX_POINTS:,} per vector): choose a coarser summarizing_precision")
+    return q
 
 
 def count_below(x: float, p: float) -> int:
     """Number of grid points k >= 1 with k * p < x (the same float products as the grid)."""
     if not x > p:  # also handles nan
         return 0
-    k = int(math.ceil(x / p))
+    k = int(math.ceil(_points(x, p)))
     while k > 0 and k * p >= x:
         k -= 1
     while (k + 1) * p < x:
@@ -31,7 +42,7 @@ def count_below(x: float, p: float) -> int:
 
 def grid_size(last_time: float, p: float) -> int:
     """Index K of the first grid point at or after last_time (at least 1)."""
-    k = max(1, int(math.ceil(last_time / p)))
+    k = max(1, int(math.ceil(_points(last_time, p))))
     while k > 1 and (k - 1) * p >= last_time:
         k -= 1
     while k * p < last_time:
@@ -39,14 +50,28 @@ def grid_size(last_time: float, p: float) -> int:
     return k
 
 
-def _grid(precision, last_time) -> tuple[float, int]:
+def check_total(precision: float, last_times) -> int:
+    """Grid points of a whole run, refused past MAX_POINTS_TOTAL before anything is written."""
+    p = _precision(precision)
+    spans = list(last_times)
+    total = sum(grid_size(t, p) for t in spans)
+    if total > MAX_POINTS_TOTAL:
+        raise ValueError(f"precision {p:g} s over {len(spans)} vectors spanning up to {max(spans):g} s "
+                         f"would give {total:,} points (at most {MAX_POINTS_TOTAL:,} per run): "
+                         "choose a coarser summarizing_precision or fewer statistics")
+    return total
+
+
+def _precision(precision) -> float:
     p = float(precision)
-    if not p > 0 or not math.isfinite(p):
-        raise ValueError("precision must be a positive number")
-    K = grid_size(last_time, p)
-    if K > MAX_POINTS:
-        raise ValueError(f"precision {p:g} s would give {K} points (more than {MAX_POINTS})")
-    return p, K
+    if not (p > 0 and math.isfinite(p)):
+        raise ValueError(f"precision must be a positive number of seconds, not {precision!r}")
+    return p
+
+
+def _grid(precision, last_time) -> tuple[float, int]:
+    p = _precision(precision)
+    return p, grid_size(last_time, p)
 
 
 def resample_held(held, precision: float, last_time: float, chunk: int = 1 << 20):

@@ -1,0 +1,17 @@
+"""Time limits shared by both DAGs, so a task stuck on hostile input frees its worker and pool slot."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+#: default for SIMPOST_TASK_TIMEOUT: far above a 1 GB run's minutes, far below "forever"
+DEFAULT_TASK_TIMEOUT_S = 3 * 3600
+
+
+def task_timeout() -> timedelta:
+    """Every task's execution_timeout (SIMPOST_TASK_TIMEOUT seconds); the task fails when it passes."""
+    raw = os.environ.get("SIMPOST_TASK_TIMEOUT") or str(DEFAULT_TASK_TIMEOUT_S)
+    seconds = float(raw)
+    if not seconds > 0:
+        raise ValueError(f"SIMPOST_TASK_TIMEOUT must be a positive number of seconds, not {raw!r}")
+    return timedelta(seconds=seconds)
