@@ -63,10 +63,10 @@ def test_bearer_on_11_token_before(seafile_emulator, backend_for, tmp_path):
     seafile_emulator.reset(version="10.0.1")
     backend = backend_for()
     backend.upload(str(write_file(tmp_path / "r.zip", 10)), NAME, 0)
-    assert backend.api.auth_scheme == "Token"
-    assert backend_for().api.auth_scheme == "Token"
+    assert backend.service.api.auth_scheme == "Token"
+    assert backend_for().service.api.auth_scheme == "Token"
     seafile_emulator.reset(version="11.0.5")
-    assert backend_for().api.auth_scheme == "Bearer"
+    assert backend_for().service.api.auth_scheme == "Bearer"
 
 
 def test_retried_upload_replaces_and_reuses_existing_share_link(seafile_emulator, backend_for, tmp_path):

@@ -22,36 +22,39 @@ def get_provider_info() -> dict:
     return provider_info()
 
 
-class InactiveBackend:
-    """An inactive backend: lists, deletes and checks as usual, refuses new uploads."""
+class GuardedBackend:
+    """What every service gets around it: one retry budget per upload, and the active switch
+    (an inactive backend lists, deletes and checks as usual but refuses new uploads)."""
 
-    def __init__(self, settings: BackendSettings, backend: Backend):
-        self.settings, self._backend = settings, backend
+    def __init__(self, settings: BackendSettings, backend: Backend, retry: RetryPolicy):
+        self.settings, self.service, self._retry = settings, backend, retry
 
     def upload(self, path: str, remote_name: str, keep_days: int) -> Upload:
-        raise BackendError(
-            f"{self.settings.describe()} is inactive (Backend active is off): uploads are refused;"
-            " choose another storage_backend or reactivate this one"
-        )
+        if not self.settings.active:
+            raise BackendError(
+                f"{self.settings.describe()} is inactive (Backend active is off): uploads are refused;"
+                " choose another storage_backend or reactivate this one"
+            )
+        with self._retry.operation():
+            return self.service.upload(path, remote_name, keep_days)
 
     def list_uploads(self) -> list[RemoteFile]:
-        return self._backend.list_uploads()
+        return self.service.list_uploads()
 
     def delete(self, remote_id: str) -> None:
-        self._backend.delete(remote_id)
+        self.service.delete(remote_id)
 
     def check(self) -> tuple[bool, str]:
-        ok, message = self._backend.check()
-        return ok, f"{message} (inactive: uploads refused)"
+        ok, message = self.service.check()
+        return ok, message if self.settings.active else f"{message} (inactive: uploads refused)"
 
 
 def open_backend(settings: BackendSettings, retry: RetryPolicy = DEFAULT_RETRY) -> Backend:
-    """The service backend for validated settings; an inactive one refuses uploads."""
+    """The service backend for validated settings, guarded (see GuardedBackend)."""
     if settings.service == "dropbox":
         from storage_backends.dropbox_backend import DropboxBackend as cls
     elif settings.service == "seafile":
         from storage_backends.seafile_backend import SeafileBackend as cls
     else:
         from storage_backends.local_backend import LocalBackend as cls
-    backend = cls(settings, retry=retry)
-    return backend if settings.active else InactiveBackend(settings, backend)
+    return GuardedBackend(settings, cls(settings, retry=retry), retry)
