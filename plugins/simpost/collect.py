@@ -1,6 +1,7 @@
 """collect: bring a run's result files into its work dir, so later stages never touch the simulator's folder."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -26,7 +27,8 @@ def collect(results_dir: str, input_dir: Path, log=print) -> dict:
     source = resolve_results_dir(results_dir, root)
     inputs = find_inputs(source)
     files = []
-    for path in sorted({*inputs.vec, *inputs.vci, *inputs.sca, *inputs.ini, *inputs.logs}):
+    found = [getattr(inputs, f.name) for f in dataclasses.fields(inputs)]  # every kind the engine reads
+    for path in sorted({p for kind in found if isinstance(kind, list) for p in kind}):
         real = path.resolve()
         if not real.is_relative_to(root):
             raise PathError(f"{path.relative_to(source)} is a link leading outside the results root")
