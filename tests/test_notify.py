@@ -59,6 +59,11 @@ def test_everything_from_result_files_and_the_conf_is_escaped():
     assert 'href="http://127.0.0.1:9/s/a&quot;b&lt;c&gt;"' in body
 
 
+def test_a_title_cannot_add_mail_headers():
+    subject, _ = mail(_final([], title="Run\r\nBcc: everyone@example.org\tnow"))
+    assert subject == "[simpost] Run Bcc: everyone@example.org now (sim-9): results ready"
+
+
 def test_failure_mail_names_the_stage_and_reason_escaped():
     run = RunInfo("sim-9", "manual__9", None, datetime(2026, 11, 21, tzinfo=timezone.utc))
     final = validate_result(run.failed("parse", one_line(ValueError(f"bad {HOSTILE}\nsecond line"))).as_dict())

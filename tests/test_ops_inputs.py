@@ -101,3 +101,44 @@ def test_unreadable_extra_is_shown_the_same_way():
 
     with pytest.raises(SettingsError, match=r"extra: not valid JSON: .* line 1 column 2:\n    \{\*+\n     \^"):
         from_connection(SimpleNamespace(conn_id="c", password=None, description="", extra="{" + SECRET))
+
+
+@pytest.fixture(scope="module")
+def params():
+    import copy
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from conftest import REPO
+
+    dag = DagBag(dag_folder=str(REPO / "dags")).dags["simulation_postprocess"]
+
+    def resolve(**conf):
+        resolved = copy.deepcopy(dag.params)  # the DAG's Param objects are shared; never mutate them
+        resolved.update({"simulation_id": "s", "results_dir": "d", "storage_backend": "b", **conf})
+        return resolved.validate()
+    return resolve
+
+
+def test_new_params_default_as_ops_did(params):
+    resolved = params()
+    assert (resolved["callback_events"], resolved["graphs"], resolved["resources"], resolved["run_timeout"]) == (
+        "final", "statistic", None, 43200)
+    assert params(resources={"peak_sim_ram_bytes": 2e9, "sim_wall_seconds": 3600})["resources"]["sim_wall_seconds"] == 3600
+
+
+@pytest.mark.parametrize("bad, param", [
+    ({"resources": {"peak_ram": 1}}, "resources"),  # unknown key
+    ({"resources": {"peak_disk_bytes": -1}}, "resources"),
+    ({"resources": {"sim_wall_seconds": "an hour"}}, "resources"),
+    ({"resources": [1, 2]}, "resources"),
+    ({"callback_events": "some"}, "callback_events"),
+    ({"graphs": "pdf"}, "graphs"),
+    ({"run_timeout": 0}, "run_timeout"),
+    ({"run_timeout": "12h"}, "run_timeout"),
+])
+def test_bad_values_of_the_new_params_are_refused_naming_them(params, bad, param):
+    from airflow.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match=param):
+        params(**bad)

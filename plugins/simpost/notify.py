@@ -18,7 +18,8 @@ def one_line(error: BaseException | str, limit: int = 300) -> str:
 
 
 def _label(final: dict) -> str:
-    title, simulation_id = final.get("title"), final["simulation_id"]
+    """Title and id on one line: a title is free text and must not break the mail's Subject header."""
+    title, simulation_id = " ".join((final.get("title") or "").split()), final["simulation_id"]
     return f"{title} ({simulation_id})" if title else simulation_id
 
 
