@@ -18,13 +18,18 @@ UPLOADS = Asset("simpost_uploads")
 UPLOAD_QUEUE = os.environ.get("SIMPOST_UPLOAD_QUEUE", "default")
 PARSE_QUEUE = os.environ.get("SIMPOST_PARSE_QUEUE", "default")
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("SIMPOST_RETRY_DELAY", "30")))
+STAGE_FIGURES = "stage_figures"  # XCom key: each stage's seconds and peak RSS, for the run-wide figures
 
 DOC = """
 ### simulation_postprocess
 Post-processes one OMNeT++ simulation: **collect** the result folder, **parse** `.vec`/`.vci`/`.sca`,
 compute **stats** and graphs, **zip** them with a SHA-256 manifest, **upload** the archive to a storage
 backend and **notify** the user (e-mail) and the simulator (HTTP callback) with the share link.
-`cleanup` removes the run's work dir whatever happened; a failure mails and calls back too.
+`cleanup` removes the run's work dir whatever happened; a failure mails and calls back too, once.
+With `callback_events: "all"` the simulator also hears the start and the end of every stage.
+Every callback body and the run's `result` XCom follow `plugins/simpost/data/result.schema.json`.
+A run that takes longer than `run_timeout` fails at the stage it reached; a run marked failed
+(`simpost cancel`, the REST API, the UI) stops, and `cleanup` tells user and simulator.
 
 Trigger conf (see the form): `simulation_id`, `results_dir` (relative to `SIMPOST_RESULTS_ROOT`) and
 `storage_backend` (a `storage_backend` connection id) are required.
@@ -45,7 +50,8 @@ PARAMS = {
         description="Folder of the run's files, relative to the results root (or absolute inside it).",
     ),
     "runconfig": Param(None, type=["null", "string"],
-                       description="OMNeT++ config to keep when the folder holds several."),
+                       description='OMNeT++ config to keep when the folder holds several; "Config X" '
+                                   "(as OPS stores it) works too."),
     "summarizing_precision": Param(100, type="number", exclusiveMinimum=0,
                                    description="Seconds between resampled vector points."),
     "statistics": Param(
@@ -60,6 +66,21 @@ PARAMS = {
                                 description="Who gets the link by e-mail (optional)."),
     "callback_endpoint": Param(None, type=["null", "string"],
                                description="Path POSTed on the simulator_api connection (optional)."),
+    "callback_events": Param("final", type="string", enum=["final", "all"],
+                             description='"final": one callback at the end; "all": also at the start and '
+                                         "when each stage ends (stage, percent, seconds so far)."),
+    "graphs": Param("statistic", type="string", enum=["statistic", "vector", "none"],
+                    description="PNG graphs per result name, per vector, or none (the report is always written)."),
+    "resources": Param(
+        None, type=["null", "object"], additionalProperties=False,
+        properties={k: {"type": "number", "minimum": 0}
+                    for k in ("peak_sim_ram_bytes", "peak_disk_bytes", "sim_wall_seconds")},
+        description="What the simulator measured (optional numbers peak_sim_ram_bytes, peak_disk_bytes, "
+                    "sim_wall_seconds); reported with the run figures, in the callback and the mail.",
+    ),
+    "run_timeout": Param(43200, type="number", exclusiveMinimum=0,
+                         description="Seconds the whole run may take (default 12 h, as OPS); "
+                                     "past it the run fails with the failure mail and callback."),
 }
 
 
@@ -92,8 +113,75 @@ def _work_dir():
     return run_work_dir(get_current_context()["run_id"])
 
 
-def _send(params: dict, payload: dict) -> None:
-    """Call the simulator back, then mail the user, whichever of the two the conf asked for.
+def _run_info(context):
+    from simpost.result import RunInfo
+
+    run = context["dag_run"]
+    return RunInfo(context["params"]["simulation_id"], run.run_id, context["params"].get("title"), run.start_date)
+
+
+def _stage_figures(ti) -> list[dict]:
+    from simpost.stage import STAGES
+
+    return [f for f in (ti.xcom_pull(task_ids=s, key=STAGE_FIGURES) for s in STAGES) if f]
+
+
+def _still_running(ti) -> bool:
+    """Whether Airflow still has this task running. A run marked failed (a cancel) kills its running
+    stage only at the next heartbeat, seconds later: a stage ending meanwhile must not count."""
+    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
+    return states.get(ti.run_id, {}).get(ti.task_id) == "running"
+
+
+@contextmanager
+def _stage(name: str, *bad_input: type[Exception], timed: bool = True):
+    """One stage of the run: bad input and the run's timeout fail it at once, SIGTERM (a cancel) stops
+    it; its figures go to XCom and, with callback_events "all", the simulator hears its end."""
+    from simpost.stage import STAGES, Deadline, RunTimeout, StageStopped, bounded
+
+    context = get_current_context()
+    params, run = context["params"], _run_info(context)
+    deadline = Deadline(run.started_at, float(params["run_timeout"])) if timed else None
+    with _final(RunTimeout, *bad_input), bounded(name, deadline) as figures:
+        if name == STAGES[0]:
+            _progress(params, run.start().as_dict())
+        yield
+    if not _still_running(context["ti"]):
+        shutil.rmtree(_work_dir(), ignore_errors=True)  # cleanup may have run already
+        raise StageStopped(f"stage {name} ended after its run was marked failed; its results are dropped")
+    context["ti"].xcom_push(key=STAGE_FIGURES, value=figures.as_dict())
+    if name != STAGES[-1]:  # the last stage's end is the final event
+        _progress(params, run.stage_ended(name).as_dict())
+
+
+def _post(params: dict, body: dict, attempts: int) -> None:
+    import requests
+    from airflow.providers.http.hooks.http import HttpHook
+    from tenacity import retry_if_exception_type, stop_after_attempt, wait_exponential
+
+    HttpHook(method="POST", http_conn_id="simulator_api").run_with_advanced_retry(
+        _retry_args={"stop": stop_after_attempt(attempts), "wait": wait_exponential(min=1, max=10),
+                     "retry": retry_if_exception_type(requests.exceptions.ConnectionError),
+                     "reraise": True},
+        endpoint=params["callback_endpoint"], json=body,
+    )
+
+
+def _progress(params: dict, event: dict) -> None:
+    """A progress callback is news, not the result: a simulator that misses one still gets the final."""
+    if params["callback_events"] != "all" or not params.get("callback_endpoint"):
+        return
+    from simpost.notify import one_line
+
+    try:
+        _post(params, event, attempts=1)
+    except Exception as err:
+        log.warning("progress callback (%s %s) not delivered: %s", event["event"], event.get("stage", ""),
+                    one_line(err))
+
+
+def _send(params: dict, final: dict) -> None:
+    """Call the simulator back with the run's final event, then mail the user, as the conf asked.
 
     The callback goes first: if the task is retried, the simulator (idempotent by simulation_id)
     may hear twice, but the user never gets a second mail.
@@ -101,21 +189,12 @@ def _send(params: dict, payload: dict) -> None:
     from simpost.notify import mail
 
     if params.get("callback_endpoint"):
-        import requests
-        from airflow.providers.http.hooks.http import HttpHook
-        from tenacity import retry_if_exception_type, stop_after_attempt, wait_exponential
-
-        HttpHook(method="POST", http_conn_id="simulator_api").run_with_advanced_retry(
-            _retry_args={"stop": stop_after_attempt(3), "wait": wait_exponential(min=1, max=10),
-                         "retry": retry_if_exception_type(requests.exceptions.ConnectionError),
-                         "reraise": True},
-            endpoint=params["callback_endpoint"], json=payload,
-        )
+        _post(params, final, attempts=3)
         log.info("notify: called back %s", params["callback_endpoint"])
     if params.get("notification_email"):
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
-        subject, body = mail(params.get("title", ""), payload)
+        subject, body = mail(final)
         with SmtpHook(smtp_conn_id="smtp_default") as smtp:
             sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
             smtp.send_email_smtp(to=params["notification_email"], subject=subject, html_content=body,
@@ -123,17 +202,45 @@ def _send(params: dict, payload: dict) -> None:
         log.info("notify: mailed %s", params["notification_email"])
 
 
-def _on_failure(context) -> None:
-    """A failed run still tells the user and the simulator, with the task and a one-line reason."""
-    from simpost.notify import failure_payload, one_line
+def _announce_failure(context, stage: str, reason: str) -> dict:
+    """The run's one failure event: kept as its result XCom, then sent; a send error is only logged."""
+    from simpost.notify import one_line
+    from simpost.result import RESULT_KEY, stage_seconds
 
-    params = context["params"]
-    payload = failure_payload(params["simulation_id"], context["ti"].task_id,
-                              one_line(context.get("exception") or "failed"))
+    final = _run_info(context).failed(stage, reason, stage_seconds(_stage_figures(context["ti"]))).as_dict()
+    context["ti"].xcom_push(key=RESULT_KEY, value=final)
     try:
-        _send(params, payload)
+        _send(context["params"], final)
     except Exception as err:  # the run has already failed; do not mask that with a notify error
         log.error("failure notification not sent: %s", one_line(err))
+    return final
+
+
+def _engine_stats(parsed_dir: str, content_dir: str, params: dict) -> dict:
+    """The engine's stats step with this run's options: the one call site.
+
+    `resources` joins the engine's simrun-stats.csv and report once its stats() takes it (the engine
+    also reads a GNU time -v file then); until then only the callback and mail carry the Param's figures.
+    """
+    import inspect
+
+    import omnetpp_results
+
+    options = {"precision": float(params["summarizing_precision"]), "statistics": params["statistics"],
+               "progress": log.info, "graphs": params["graphs"], "resources": params["resources"] or {}}
+    accepted = inspect.signature(omnetpp_results.stats).parameters
+    return omnetpp_results.stats(parsed_dir, content_dir, **{k: v for k, v in options.items() if k in accepted})
+
+
+def _on_failure(context) -> None:
+    """A failed run still tells the user and the simulator, with the stage and a one-line reason."""
+    from simpost.notify import one_line
+    from simpost.stage import StageStopped
+
+    error = context.get("exception")
+    if isinstance(error, StageStopped):
+        return  # a cancel: cleanup tells them, once, whichever stage was running
+    _announce_failure(context, context["ti"].task_id, one_line(error or "failed"))
 
 
 @dag(
@@ -158,39 +265,44 @@ def simulation_postprocess():
         params = get_current_context()["params"]
         work = _work_dir()
         shutil.rmtree(work, ignore_errors=True)  # a retried or cleared run starts from its sources again
-        with _final(PathError, ResultsError):
+        with _stage("collect", PathError, ResultsError):
             collected = collect_files(params["results_dir"], work / "input", log.info)
         return {"work_dir": str(work), **collected.as_dict()}
 
     @task(pool="results_parsing", queue=PARSE_QUEUE)
     def parse(collected: dict):
         import omnetpp_results
+        from simpost.conf import runconfig_name
 
         params = get_current_context()["params"]
         parsed_dir = os.path.join(collected["work_dir"], "parsed")
-        with _final(omnetpp_results.ResultsError):
-            summary = omnetpp_results.parse(collected["input_dir"], parsed_dir, runconfig=params["runconfig"],
+        with _stage("parse", omnetpp_results.ResultsError):
+            summary = omnetpp_results.parse(collected["input_dir"], parsed_dir,
+                                            runconfig=runconfig_name(params["runconfig"]),
                                             statistics=params["statistics"], progress=log.info)
         return {"work_dir": collected["work_dir"], "parsed_dir": parsed_dir, "summary": summary}
 
     @task(pool="results_parsing", queue=PARSE_QUEUE)
     def stats(parsed: dict):
         import omnetpp_results
+        from simpost.result import problem_lines
+        from simpost.scalar_stats import scalar_stats
 
         params = get_current_context()["params"]
         content_dir = os.path.join(parsed["work_dir"], "archive")
-        with _final(omnetpp_results.ResultsError):
-            summary = omnetpp_results.stats(parsed["parsed_dir"], content_dir,
-                                            precision=float(params["summarizing_precision"]),
-                                            statistics=params["statistics"], progress=log.info)
-        return {"work_dir": parsed["work_dir"], "content_dir": content_dir, "summary": summary}
+        with _stage("stats", omnetpp_results.ResultsError):
+            summary = _engine_stats(parsed["parsed_dir"], content_dir, params)
+            found = scalar_stats(content_dir, params["statistics"], summary["runs"])
+        return {"work_dir": parsed["work_dir"], "content_dir": content_dir, "summary": summary,
+                "scalar_stats": found.as_dict(), "problems": problem_lines(parsed["summary"].get("problems"))}
 
     @task(task_id="zip")
     def zip_archive(computed: dict):
         import omnetpp_results
 
-        archive = omnetpp_results.write_archive(computed["content_dir"],
-                                                os.path.join(computed["work_dir"], "results.zip"))
+        with _stage("zip"):
+            archive = omnetpp_results.write_archive(computed["content_dir"],
+                                                    os.path.join(computed["work_dir"], "results.zip"))
         log.info("zip: %s files, %s bytes, sha256 %s", archive["files"], archive["size"], archive["sha256"])
         return archive
 
@@ -202,11 +314,10 @@ def simulation_postprocess():
 
         context = get_current_context()
         params = context["params"]
-        with _final(SettingsError, AirflowNotFoundException):  # a backend defined wrong, or not at all
+        with _stage("upload", SettingsError, AirflowNotFoundException):  # a backend defined wrong, or not at all
             hook = StorageBackendHook(params["storage_backend"])
-            keep_days = hook.settings.keep_days
-        name = remote_name(params["title"], params["simulation_id"], archive["sha256"])
-        uploaded = hook.get_backend().upload(archive["path"], name, keep_days).as_dict()
+            name = remote_name(params["title"], params["simulation_id"], archive["sha256"])
+            uploaded = hook.get_backend().upload(archive["path"], name, hook.settings.keep_days).as_dict()
         log.info("upload: %s -> %s", name, uploaded["link"])
         context["outlet_events"][UPLOADS].extra = {"simulation_id": params["simulation_id"],
                                                    "backend": params["storage_backend"], **uploaded}
@@ -214,26 +325,51 @@ def simulation_postprocess():
 
     @task
     def notify(uploaded: dict, computed: dict):
-        from simpost.notify import success_payload
+        from simpost import result
+        from simpost.stage import peak_rss_bytes
 
-        params = get_current_context()["params"]
-        payload = success_payload(params["simulation_id"], uploaded, computed["summary"].get("simrun"))
-        log.info("notify: share link %s", uploaded["link"])
-        _send(params, payload)
-        return payload
+        context = get_current_context()
+        params, run = context["params"], _run_info(context)
+        with _stage("notify", timed=False):  # once uploaded, the results are delivered
+            figures, summary = _stage_figures(context["ti"]), computed["summary"]
+            peak = max([f["peak_rss_bytes"] for f in figures] + [peak_rss_bytes()])
+            delivery = result.Delivery(
+                link=uploaded["link"], size=uploaded["size"], sha256=uploaded["sha256"],
+                expires_at=uploaded.get("expires_at"), scalar_stats=computed["scalar_stats"],
+                sim_runtime_stats=result.sim_runtime_stats(summary.get("simrun")),
+                resources=result.resources(params["resources"], summary.get("resources"), peak, run.seconds()),
+                stage_seconds=result.stage_seconds(figures), problems=computed["problems"])
+            final = run.succeeded(delivery).as_dict()
+            context["ti"].xcom_push(key=result.RESULT_KEY, value=final)  # a retry clears it again
+            log.info("notify: share link %s", uploaded["link"])
+            _send(params, final)
 
-    @task(trigger_rule="all_done", on_failure_callback=None)
+    @task(on_failure_callback=None)
     def cleanup():
+        """Remove the work dir whatever happened. A run marked failed from outside (a cancel) skips
+        the stages not yet run and kills the running one, so no stage could tell anyone: cleanup does,
+        once, and fails so that the run ends failed."""
+        from simpost.stage import cancelled_at
+
+        context = get_current_context()
         work = _work_dir()
         shutil.rmtree(work, ignore_errors=True)
         log.info("cleanup: removed %s", work)
+        states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
+        stage = cancelled_at(states.get(context["run_id"], {}))
+        if stage is not None:
+            final = _announce_failure(context, stage, "cancelled: the run was marked failed "
+                                                      "(simpost cancel, the REST API or the UI)")
+            raise AirflowFailException(final["reason"])
 
     collected = collect()
     computed = stats(parse(collected))
     uploaded = upload(zip_archive(computed))
     uploaded.operator.operator_extra_links = (ShareLink(),)
     notify(uploaded, computed)  # a leaf, so a failure anywhere upstream fails the run
-    uploaded >> cleanup()  # the work dir is needed up to the upload, not by notify
+    # the work dir is needed up to the upload, not by notify; a teardown also runs after a cancel, and
+    # its failure (a cancel) fails the run
+    uploaded >> cleanup().as_teardown(on_failure_fail_dagrun=True)
 
 
 simulation_postprocess()

@@ -1,6 +1,7 @@
 """simpost: trigger simulation_postprocess from the simulator side and print the share link.
 
   simpost --airflow http://host:8080 --user admin run --simulation-id S --results-dir D --backend B [--wait]
+  simpost ... status RUN_ID | cancel RUN_ID | export-stats [--since DATE] [--out FILE.jsonl]
 The password comes from SIMPOST_AIRFLOW_PASSWORD (never from the command line, where `ps` shows it).
 """
 from __future__ import annotations
@@ -9,11 +10,33 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime, timezone
 
-from simpost_client.client import Simpost, SimpostError
+from simpost_client.client import Simpost, SimpostError, progress_bar
+
+RESOURCES = ("peak_sim_ram_bytes", "peak_disk_bytes", "sim_wall_seconds")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _resource(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
+    if not sep or key not in RESOURCES:
+        raise argparse.ArgumentTypeError(f"{text!r}: give KEY=NUMBER with KEY one of {', '.join(RESOURCES)}")
+    try:
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number") from None
+
+
+def _since(text: str) -> str:
+    """A date or time as ISO 8601 with a zone (UTC when none is given), as the REST API wants it."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-21 or 2026-11-21T14:00") from None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simpost", description=__doc__.splitlines()[0])
     parser.add_argument("--airflow", default=os.environ.get("SIMPOST_AIRFLOW_URL", "http://localhost:8080"))
     parser.add_argument("--user", default=os.environ.get("SIMPOST_AIRFLOW_USER", "admin"))
@@ -25,15 +48,82 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--title", default="")
     run.add_argument("--precision", type=float, default=100)
     run.add_argument("--statistics", nargs="+", default=["all"], help='"all", "ops" or glob patterns')
-    run.add_argument("--runconfig")
+    run.add_argument("--runconfig", help='OMNeT++ config, "X" or "Config X"')
+    run.add_argument("--graphs", choices=["statistic", "vector", "none"], default="statistic")
     run.add_argument("--email")
     run.add_argument("--callback")
-    run.add_argument("--wait", action="store_true", help="wait for the run and print the share link")
-    run.add_argument("--timeout", type=float, default=3600)
+    run.add_argument("--callback-events", choices=["final", "all"], default="final")
+    run.add_argument("--resources", nargs="+", type=_resource, default=[], metavar="KEY=NUMBER",
+                     help=f"what the simulator measured: {', '.join(RESOURCES)}")
+    run.add_argument("--run-timeout", type=float, default=43200, help="seconds the run may take (default 12 h)")
+    run.add_argument("--wait", action="store_true", help="show the stages as they end, then print the share link")
+    run.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits")
     status = sub.add_parser("status", help="state of a run, and its link once uploaded")
     status.add_argument("run_id")
-    args = parser.parse_args(argv)
+    cancel = sub.add_parser("cancel", help="mark a run failed; user and simulator hear of it once")
+    cancel.add_argument("run_id")
+    export = sub.add_parser("export-stats", help="result JSON of every finished run, one line per run")
+    export.add_argument("--since", type=_since, help="only runs that ended at or after this date/time (UTC)")
+    export.add_argument("--out", help="write to this .jsonl file instead of stdout")
+    return parser
 
+
+def _conf(args) -> dict:
+    statistics = args.statistics[0] if args.statistics in (["all"], ["ops"]) else args.statistics
+    return {"simulation_id": args.simulation_id, "title": args.title, "results_dir": args.results_dir,
+            "storage_backend": args.backend, "summarizing_precision": args.precision,
+            "statistics": statistics, "runconfig": args.runconfig, "graphs": args.graphs,
+            "notification_email": args.email, "callback_endpoint": args.callback,
+            "callback_events": args.callback_events, "resources": dict(args.resources) or None,
+            "run_timeout": args.run_timeout}
+
+
+def _run(client: Simpost, args) -> int:
+    run_id = client.trigger(_conf(args))
+    print(f"triggered {run_id}", file=sys.stderr)
+    if not args.wait:
+        print(run_id)
+        return 0
+    stages = client.stages()
+    tty = sys.stderr.isatty()
+
+    def show(states: dict) -> None:
+        print(("\r" if tty else "") + progress_bar(stages, states), end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    final = client.wait(run_id, timeout=args.timeout, on_change=show)
+    if tty:
+        print(file=sys.stderr)
+    if final["state"] != "success":
+        print(client.failure(run_id), file=sys.stderr)
+        return 1
+    uploaded = client.upload(run_id)
+    print(json.dumps(uploaded), file=sys.stderr)
+    print(uploaded["link"])
+    return 0
+
+
+def _export(client: Simpost, args) -> int:
+    exported = missing = 0
+    out = open(args.out, "w") if args.out else sys.stdout
+    try:
+        for run in client.finished_runs(args.since):
+            result = client.result(run["dag_run_id"])
+            if result is None:
+                missing += 1
+                continue
+            out.write(json.dumps(result, sort_keys=True) + "\n")
+            exported += 1
+    finally:
+        if args.out:
+            out.close()
+    note = f"; {missing} finished runs have no result record (they ran before simpost recorded one)" if missing else ""
+    print(f"exported {exported} runs{note}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
     password = os.environ.get("SIMPOST_AIRFLOW_PASSWORD")
     if password is None:
         parser.error("set SIMPOST_AIRFLOW_PASSWORD to the Airflow user's password")
@@ -45,24 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             if state == "success":
                 print(client.upload(args.run_id)["link"])
             return 0 if state != "failed" else 1
-        statistics = args.statistics[0] if args.statistics in (["all"], ["ops"]) else args.statistics
-        conf = {"simulation_id": args.simulation_id, "title": args.title, "results_dir": args.results_dir,
-                "storage_backend": args.backend, "summarizing_precision": args.precision,
-                "statistics": statistics, "runconfig": args.runconfig, "notification_email": args.email,
-                "callback_endpoint": args.callback}
-        run_id = client.trigger(conf)
-        print(f"triggered {run_id}", file=sys.stderr)
-        if not args.wait:
-            print(run_id)
+        if args.command == "cancel":
+            client.cancel(args.run_id)
+            print(f"cancelled {args.run_id}: its stages stop; user and simulator are told once", file=sys.stderr)
             return 0
-        final = client.wait(run_id, timeout=args.timeout, progress=lambda m: print(m, file=sys.stderr))
-        if final["state"] != "success":
-            print(client.failure(run_id), file=sys.stderr)
-            return 1
-        uploaded = client.upload(run_id)
-        print(json.dumps(uploaded), file=sys.stderr)
-        print(uploaded["link"])
-        return 0
+        if args.command == "export-stats":
+            return _export(client, args)
+        return _run(client, args)
     except SimpostError as err:
         print(f"simpost: {err}", file=sys.stderr)
         return 2

@@ -4,12 +4,17 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 import requests
 
 DAG_ID = "simulation_postprocess"
 FINISHED = {"success", "failed"}
+UPLOAD_TASK = "upload"
+RESULT_KEY = "result"  # the XCom key of a run's final event (simpost.result.RESULT_KEY in the DAG's code)
+TEARDOWN_RULE = "all_done_setup_success"  # Airflow's trigger rule of teardown tasks: not a stage
+PAGE = 100
 
 
 class SimpostError(Exception):
@@ -48,28 +53,81 @@ class Simpost:
         body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         return self._call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json=body)["dag_run_id"]
 
+    def _run_path(self, run_id: str) -> str:
+        return f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
+
     def run(self, run_id: str) -> dict:
-        return self._call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}")
+        return self._call("GET", self._run_path(run_id))
+
+    def stages(self) -> list[str]:
+        """The DAG's stages in the order they run (its tasks minus the cleanup teardown), from the API."""
+        tasks = {t["task_id"]: t for t in self._call("GET", f"/api/v2/dags/{DAG_ID}/tasks")["tasks"]}
+        upstream = {tid: set() for tid in tasks}
+        for tid, t in tasks.items():
+            for down in t.get("downstream_task_ids") or []:
+                upstream.setdefault(down, set()).add(tid)
+        order: list[str] = []
+        while len(order) < len(tasks):  # Kahn's algorithm, ties by name so the order is stable
+            ready = sorted(t for t in tasks if t not in order and upstream[t] <= set(order))
+            order.append(ready[0])
+        return [t for t in order if tasks[t].get("trigger_rule") != TEARDOWN_RULE]
+
+    def cancel(self, run_id: str) -> dict:
+        """Mark a running run failed: Airflow stops its running stage and skips the rest; the run's
+        cleanup then tells the user and the simulator, once. Refused once the archive is uploaded."""
+        run = self.run(run_id)
+        if run["state"] in FINISHED:
+            raise SimpostError(f"run {run_id} has already finished ({run['state']}); nothing to cancel")
+        if any(ti["task_id"] == UPLOAD_TASK and ti["state"] == "success" for ti in self.task_instances(run_id)):
+            raise SimpostError(f"run {run_id} is past its upload: the results are being delivered")
+        return self._call("PATCH", self._run_path(run_id),
+                          json={"state": "failed", "note": "cancelled with simpost cancel"})
 
     def task_instances(self, run_id: str) -> list[dict]:
         return self._call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances")[
             "task_instances"]
 
-    def upload(self, run_id: str) -> dict:
-        """The upload task's result: link, sha256, size, expires_at."""
-        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/upload/xcomEntries/return_value"
+    def _xcom(self, run_id: str, task_id: str, key: str) -> dict:
+        path = f"{self._run_path(run_id)}/taskInstances/{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}"
         return self._call("GET", path, params={"deserialize": "true"})["value"]
 
-    def wait(self, run_id: str, timeout: float = 3600, poll: float = 2.0, progress=None) -> dict:
-        """Poll until the run finishes; progress(str) hears each task state change."""
+    def upload(self, run_id: str) -> dict:
+        """The upload task's result: link, sha256, size, expires_at."""
+        return self._xcom(run_id, UPLOAD_TASK, "return_value")
+
+    def result(self, run_id: str) -> dict | None:
+        """The run's final event (simpost result schema), wherever the run recorded it; None if it has none."""
+        entries = self._call("GET", f"{self._run_path(run_id)}/taskInstances/~/xcomEntries",
+                             params={"xcom_key": RESULT_KEY})["xcom_entries"]
+        if not entries:
+            return None
+        latest = max(entries, key=lambda e: e["timestamp"])
+        return self._xcom(run_id, latest["task_id"], RESULT_KEY)
+
+    def finished_runs(self, since: str | None = None) -> Iterator[dict]:
+        """Every finished run (success or failed), oldest end first; `since`: ISO time, on the run's end."""
+        params: dict = {"state": sorted(FINISHED), "order_by": "end_date", "limit": PAGE}
+        if since:
+            params["end_date_gte"] = since
+        offset = 0
+        while True:
+            page = self._call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={**params, "offset": offset})
+            yield from page["dag_runs"]
+            offset += len(page["dag_runs"])
+            if not page["dag_runs"] or offset >= page["total_entries"]:
+                return
+
+    def wait(self, run_id: str, timeout: float = 3600, poll: float = 2.0,
+             on_change: Callable[[dict[str, str | None]], None] | None = None) -> dict:
+        """Poll until the run finishes; on_change(task states) hears every change of a task's state."""
         deadline, seen = time.monotonic() + timeout, {}
         while True:
             run = self.run(run_id)
-            if progress:
-                for ti in self.task_instances(run_id):
-                    if seen.get(ti["task_id"]) != ti["state"]:
-                        seen[ti["task_id"]] = ti["state"]
-                        progress(f"{ti['task_id']}: {ti['state']}")
+            if on_change:
+                states = {ti["task_id"]: ti["state"] for ti in self.task_instances(run_id)}
+                if states != seen:
+                    seen = states
+                    on_change(states)
             if run["state"] in FINISHED:
                 return run
             if time.monotonic() > deadline:
@@ -79,6 +137,15 @@ class Simpost:
     def failure(self, run_id: str) -> str:
         failed = [ti["task_id"] for ti in self.task_instances(run_id) if ti["state"] == "failed"]
         return f"run {run_id} failed at {', '.join(failed) or 'an unknown task'} (see the task log in the UI)"
+
+
+def progress_bar(stages: list[str], states: dict[str, str | None], width: int = 24) -> str:
+    """One line: a bar of the stages done, the count, and what is happening now."""
+    done = sum(1 for s in stages if states.get(s) == "success")
+    filled = round(width * done / len(stages)) if stages else width
+    active = [f"{s} {states[s]}" for s in stages if states.get(s) not in (None, "success")]
+    return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{len(stages)} " + (", ".join(active) or
+                                                                              ("done" if done == len(stages) else "waiting"))
 
 
 def _detail(response: requests.Response) -> str:

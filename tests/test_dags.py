@@ -30,7 +30,8 @@ def test_postprocess_stages_in_order(dagbag):
     for upstream, downstream in zip(chain, chain[1:]):
         assert dag.get_task(downstream).upstream_task_ids >= {upstream}
     cleanup = dag.get_task("cleanup")
-    assert cleanup.trigger_rule == "all_done" and cleanup.upstream_task_ids == {"upload"}
+    assert cleanup.is_teardown and cleanup.upstream_task_ids == {"upload"}  # runs after anything, a cancel too
+    assert cleanup.trigger_rule == "all_done_setup_success" and cleanup.on_failure_fail_dagrun
     assert {t.task_id for t in dag.leaves} == {"notify", "cleanup"}  # failures upstream fail the run
 
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import stat
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from omnetpp_results import find_inputs, sha256_file
@@ -154,7 +154,8 @@ def collect(results_dir: str, input_dir: Path, log=print) -> Collected:
     collected = Collected(str(source), str(input_dir))
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for path in sorted({*inputs.vec, *inputs.vci, *inputs.sca, *inputs.ini, *inputs.logs}):
+        found = [getattr(inputs, f.name) for f in fields(inputs)]  # every kind the engine reads
+        for path in sorted({p for kind in found if isinstance(kind, list) for p in kind}):
             try:
                 done = _collect_one(root, root_fd, path, source, input_dir)
             except BaseException:

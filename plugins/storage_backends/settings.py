@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -22,6 +23,9 @@ DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 MIN_CHUNK_SIZE = 1024
 # files/upload takes at most 150 MB per call; larger chunks would be refused by Dropbox.
 MAX_CHUNK_SIZE = 150 * 1024 * 1024
+# The Seafile server for configs without "server" (OPS's seed configs: {"token", "repoid"}); set it
+# for every Airflow component (workers and the api-server's Test button).
+SEAFILE_SERVER_ENV = "SIMPOST_SEAFILE_SERVER"
 
 # Field name -> UI label, as declared in provider.py; messages use both so admins find the field.
 LABELS = {
@@ -118,20 +122,82 @@ def _extra_of(conn: Any, conn_id: str) -> dict:
     if extra in (None, ""):
         dejson = getattr(conn, "extra_dejson", None)
         return dict(dejson) if isinstance(dejson, Mapping) else {}
-    try:
-        parsed = json.loads(extra)
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(conn_id, "extra", f"not valid JSON ({_json_where(exc)})") from None
-    if not isinstance(parsed, dict):
+    if not isinstance(extra, str):
         raise SettingsError(conn_id, "extra", "must be a JSON object")
+    return _json_object(conn_id, "extra", extra)
+
+
+def _json_object(conn_id: str, field: str, text: str) -> dict:
+    """A JSON object, also written with single quotes as OPS accepted it; an error points at the
+    character (line, column, and a caret under a masked copy of the line)."""
+    quoted = _double_quoted(text)
+    try:
+        parsed = json.loads(quoted[0] if quoted else text)
+    except json.JSONDecodeError as exc:
+        pos = quoted[1][exc.pos] if quoted else exc.pos
+        raise SettingsError(conn_id, field, f"not valid JSON: {_json_where(exc.msg, pos, text)}") from None
+    if not isinstance(parsed, dict):
+        raise SettingsError(conn_id, field, "must be a JSON object, e.g. {\"key\": \"value\"}")
     return parsed
 
 
-def _json_where(exc: Exception) -> str:
-    """Position of a JSON error without the document (which may hold secrets)."""
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    return type(exc).__name__
+def _double_quoted(text: str) -> tuple[str, list[int]] | None:
+    """Single-quoted strings ({'token': 'x'}) rewritten as JSON strings, with the position in `text` of
+    every character written (errors are shown where the user typed them); None if there are none."""
+    if "'" not in text:
+        return None
+    out: list[str] = []
+    where: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] != "'":
+            end = i + 1
+            if text[i] == '"':  # a JSON string: copied as it is
+                while end < n and text[end] != '"':
+                    end += 2 if text[end] == "\\" else 1
+                end = min(end + 1, n)
+            out.append(text[i:end])
+            where.extend(range(i, end))
+            i = end
+            continue
+        out.append('"')
+        where.append(i)
+        i += 1
+        while i < n and text[i] != "'":
+            piece = text[i:i + 2] if text[i] == "\\" else text[i]
+            out.append({"\\'": "'", '"': '\\"'}.get(piece, piece))
+            where.extend([i] * len(out[-1]))
+            i += len(piece)
+        out.append('"')
+        where.append(min(i, n - 1))
+        i += 1
+    where.append(n)  # an error at the very end
+    return "".join(out), where
+
+
+_STRUCTURE = set("{}[]:,'\" \t")
+
+
+def _json_where(message: str, pos: int, text: str) -> str:
+    """Where a JSON document breaks, shown on a copy of its line with every string and word masked
+    (the document may hold secrets): the structure stays visible, the values do not."""
+    lineno = text.count("\n", 0, pos) + 1
+    line_start = text.rfind("\n", 0, pos) + 1
+    colno = pos - line_start + 1
+    line = text[line_start:].split("\n", 1)[0].rstrip("\r")
+    masked, quote = [], None
+    for c in line:
+        if quote:
+            masked.append(c if c == quote else "*")
+            quote = None if c == quote else quote
+        else:
+            quote = c if c in "'\"" else None
+            masked.append(" " if c == "\t" else c if c in _STRUCTURE else "*")
+    start = max(0, colno - 1 - 40)
+    cut = "…" if start else ""
+    excerpt = cut + "".join(masked[start:start + 80]) + ("…" if len(masked) > start + 80 else "")
+    return (f"{message} at line {lineno} column {colno}:\n    {excerpt}\n"
+            f"    {' ' * (len(cut) + colno - 1 - start)}^")
 
 
 def _field(extra: dict, name: str) -> Any:
@@ -188,13 +254,7 @@ def _parse_config(conn_id: str, value: Any) -> dict:
         return dict(value)
     if not isinstance(value, str):
         raise SettingsError(conn_id, field, "must be a JSON object")
-    try:
-        parsed = json.loads(value)
-    except ValueError as exc:
-        raise SettingsError(conn_id, field, f"not valid JSON ({_json_where(exc)})") from None
-    if not isinstance(parsed, dict):
-        raise SettingsError(conn_id, field, "must be a JSON object, e.g. {\"key\": \"value\"}")
-    return parsed
+    return _json_object(conn_id, field, value)
 
 
 class _ConfigReader:
@@ -274,7 +334,15 @@ def _dropbox(conn_id: str, token: str | None, raw: dict) -> DropboxConfig:
 
 def _seafile(conn_id: str, token: str | None, raw: dict) -> SeafileConfig:
     r = _ConfigReader(conn_id, "seafile", raw, {"server", "token", "repoid", "folder", "chunk_size"})
-    server = r.text("server", required=True, hint=", the base URL like https://seafile.example.org")
+    server, where = r.text("server"), "seafile 'server'"
+    if server is None:
+        server, where = os.environ.get(SEAFILE_SERVER_ENV, "").strip() or None, SEAFILE_SERVER_ENV
+    if server is None:
+        raise SettingsError(
+            conn_id, "storage_backend_config",
+            f"seafile needs the server: 'server' here (a base URL like https://seafile.example.org), "
+            f"or the environment variable {SEAFILE_SERVER_ENV} for configs without it",
+        )
     repoid = r.text("repoid", required=True, hint=" (library id; seafile-list-repo-ids lists them)")
     if not re.fullmatch(r"[0-9a-fA-F-]{8,64}", repoid):
         raise SettingsError(conn_id, "storage_backend_config", "seafile 'repoid' must be a library id (uuid)")
@@ -285,7 +353,7 @@ def _seafile(conn_id: str, token: str | None, raw: dict) -> SeafileConfig:
             "seafile needs 'token' (seafile-get-token prints one) here or in Backend token",
         )
     return SeafileConfig(
-        server=_http_url(conn_id, "storage_backend_config", server, "seafile 'server'"),
+        server=_http_url(conn_id, "storage_backend_config", server, where),
         repoid=repoid.lower(), token=api_token, folder=r.folder(), chunk_size=r.chunk_size(),
     )
 
