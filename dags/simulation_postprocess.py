@@ -168,7 +168,7 @@ def simulation_postprocess():
         parsed_dir = os.path.join(collected["work_dir"], "parsed")
         with _final(omnetpp_results.ResultsError):
             summary = omnetpp_results.parse(collected["input_dir"], parsed_dir, runconfig=params["runconfig"],
-                                            statistics=params["statistics"], progress=log.info)
+                                            statistics=params["statistics"], progress=log.info).as_dict()
         return {"work_dir": collected["work_dir"], "parsed_dir": parsed_dir, "summary": summary}
 
     @task(pool="results_parsing", queue=PARSE_QUEUE)
@@ -180,7 +180,7 @@ def simulation_postprocess():
         with _final(omnetpp_results.ResultsError):
             summary = omnetpp_results.stats(parsed["parsed_dir"], content_dir,
                                             precision=float(params["summarizing_precision"]),
-                                            statistics=params["statistics"], progress=log.info)
+                                            statistics=params["statistics"], progress=log.info).as_dict()
         return {"work_dir": parsed["work_dir"], "content_dir": content_dir, "summary": summary}
 
     @task(task_id="zip")
@@ -188,7 +188,7 @@ def simulation_postprocess():
         import omnetpp_results
 
         archive = omnetpp_results.write_archive(computed["content_dir"],
-                                                os.path.join(computed["work_dir"], "results.zip"))
+                                                os.path.join(computed["work_dir"], "results.zip")).as_dict()
         log.info("zip: %s files, %s bytes, sha256 %s", archive["files"], archive["size"], archive["sha256"])
         return archive
 
