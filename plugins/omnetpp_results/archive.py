@@ -36,7 +36,8 @@ def sha256_file(path: Path) -> str:
 
 
 def write_archive(content_dir, zip_path) -> ArchiveResult:
-    """MANIFEST.sha256 of every file, then a streamed zip of everything (ZIP64 when needed)."""
+    """A streamed zip of everything (ZIP64 when needed) and MANIFEST.sha256 of every file, which is
+    also left in content_dir. Each file is read once: hashed while it is compressed."""
     root = Path(content_dir)
     zip_path = Path(zip_path)
     if not root.is_dir():
@@ -51,20 +52,25 @@ def write_archive(content_dir, zip_path) -> ArchiveResult:
                 continue
             files.append((rel, p))
     files.sort()
-    with open(root / MANIFEST, "w") as f:
-        for rel, p in files:
-            f.write(f"{sha256_file(p)}  {rel}\n")
-    files.append((MANIFEST, root / MANIFEST))
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = zip_path.with_name(zip_path.name + ".part")
+    lines = []
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6,
                          allowZip64=True) as zf:
         for rel, p in files:
-            ctype = zipfile.ZIP_STORED if p.suffix.lower() in STORED else zipfile.ZIP_DEFLATED
-            zf.write(p, rel, compress_type=ctype)
+            info = zipfile.ZipInfo.from_file(p, rel)
+            info.compress_type = zipfile.ZIP_STORED if p.suffix.lower() in STORED else zipfile.ZIP_DEFLATED
+            h = hashlib.sha256()
+            with open(p, "rb") as src, zf.open(info, "w") as dst:
+                while chunk := src.read(1 << 20):
+                    h.update(chunk)
+                    dst.write(chunk)
+            lines.append(f"{h.hexdigest()}  {rel}\n")
+        (root / MANIFEST).write_text("".join(lines))
+        zf.write(root / MANIFEST, MANIFEST)
     os.replace(tmp, zip_path)
     return ArchiveResult(path=str(zip_path), size=zip_path.stat().st_size,
-                         sha256=sha256_file(zip_path), files=len(files))
+                         sha256=sha256_file(zip_path), files=len(files) + 1)
 
 
 def verify_archive(zip_path) -> int:

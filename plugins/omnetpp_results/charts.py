@@ -296,12 +296,18 @@ def histogram_charts(statistics: list, labels: dict, sel: Selection) -> list[Cha
 
 
 def _summed(bars: list[Bars]) -> tuple[list[Bars], str]:
+    """The modules' histograms added up: bin by bin when they share their bins, else onto common
+    bins, each module's counts spread evenly over its own bins (so the totals are kept)."""
     first = bars[0].edges
     if all(b.edges.shape == first.shape and np.array_equal(b.edges, first) for b in bars):
         return [Bars("all modules", first, np.sum([b.counts for b in bars], axis=0))], ""
     lo = min(float(b.edges[0]) for b in bars)
     hi = max(float(b.edges[-1]) for b in bars)
-    centres = np.concatenate([(b.edges[:-1] + b.edges[1:]) / 2 for b in bars])
-    weights = np.concatenate([b.counts for b in bars])
-    counts, edges = np.histogram(centres, bins=HIST_BINS, range=(lo, hi), weights=weights)
-    return [Bars("all modules", edges, counts)], f" into {HIST_BINS} common bins (by bin centre)"
+    finest = min(float(np.min(np.diff(b.edges))) for b in bars)
+    n = max(1, min(HIST_BINS, int(round((hi - lo) / finest)) if finest > 0 else HIST_BINS))
+    edges = np.linspace(lo, hi, n + 1)
+    counts = np.zeros(n)
+    for b in bars:
+        cum = np.concatenate(([0.0], np.cumsum(np.nan_to_num(b.counts))))
+        counts += np.diff(np.interp(edges, b.edges, cum))
+    return [Bars("all modules", edges, counts)], f" onto {n} common bins (each module's counts spread over its bins)"

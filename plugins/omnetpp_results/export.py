@@ -21,6 +21,7 @@ from .contents import GRAPHS, Contents
 from .errors import ResultsError
 from .info import write_info
 from .naming import run_labels, vector_stems
+from .painter import Painter
 from .parsing import Problem, peak_rss_mb
 from .record import Record
 from .report import write_report
@@ -48,7 +49,7 @@ class StatsResult(Record):
     precision: float
     selection: str
     seconds: float
-    graph_seconds: float  # per-vector graphs (graphs: "vector")
+    draw_wait_seconds: float  # waiting for the drawing process once the data was done
     report_seconds: float
     postprocessing_seconds: float
     peak_rss_mb: float
@@ -56,6 +57,17 @@ class StatsResult(Record):
     simrun_runs: list[RunFigures] = field(default_factory=list)
     resources: Resources = field(default_factory=Resources)
     problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Selected:
+    """The parse output and the items the statistics option selects from it."""
+    parsed: Parsed
+    doc: dict
+    labels: dict
+    scalars: list
+    statistics: list
+    vectors: list
 
 
 def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", graphs="statistic",
@@ -69,54 +81,72 @@ def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", graphs="sta
     t_start = time.perf_counter()
     precision, graphs, param = _precision(precision), _graphs(graphs), from_param(resources)
     sel = Selection(statistics)
-    parsed = Parsed(parsed_dir)
-    doc = json.loads((Path(parsed_dir) / "parsed.json").read_text())
+    src = _select(Path(parsed_dir), sel)
     out = Path(out_dir)
     for sub in ("csv/vectors", "simrun"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    labels = run_labels(parsed.runs)
+    with Painter() as painter:
+        hist = charts_.histogram_charts(src.statistics, src.labels, sel)
+        vpass = _VectorPass(src, sel, precision, out, graphs == "vector", painter, progress)
+        if hist or vpass.names:
+            painter.start()  # its imports run while the tables are written
+        for j, chart in enumerate(hist):
+            painter.chart(("h", j), chart)
+        nbins = _write_tables(Path(parsed_dir), out, src)
+        vpass.run()
+        post_seconds = src.doc.get("parse_seconds", 0.0) + time.perf_counter() - t_start
+        peak = max(src.doc.get("parse_peak_rss_mb", 0.0), peak_rss_mb())
+        figures, job = run_figures(src.doc.get("simrun", []), src.doc.get("time_outputs", []), param,
+                                   post_seconds, peak)
+        write_simrun_csv(out / "simrun" / "simrun-stats.csv", figures)
+        t_wait = time.perf_counter()
+        pngs = painter.finish()
+        waited = time.perf_counter() - t_wait
+    charts = vpass.charts + hist
+    images = [pngs[i] for i in range(len(vpass.charts))] + [pngs[("h", j)] for j in range(len(hist))]
+    contents = Contents(
+        results_dir=src.doc.get("results_dir", ""), runconfig=src.doc.get("runconfig"),
+        selection=sel.describe(), precision=precision, graphs=graphs, runs=src.parsed.runs,
+        labels=src.labels, files=src.doc.get("files", []), skipped_files=src.doc.get("skipped_files", []),
+        has_ini=(out / "omnetpp.ini").is_file(), scalars=len(src.scalars), statistics=len(src.statistics),
+        histogram_bins=nbins, vectors=len(src.vectors), empty_vectors=[v for v in src.vectors if not v["count"]],
+        figures=figures, resources=job, post_seconds=post_seconds, peak_mb=peak,
+        problems=[Problem.from_dict(p) for p in src.doc.get("problems", [])],
+        scalar_rows=scalar_rows(src.scalars, src.labels, sel),
+        statistic_rows=statistic_rows(src.statistics, src.labels, sel),
+        vector_rows=vector_rows(src.vectors, src.labels, sel), charts=charts, graph_files=vpass.graphs)
+    t_report = time.perf_counter()
+    write_report(out, contents, images)
+    write_info(out / "INFO.txt", contents)
+    done = time.perf_counter()
+    return StatsResult(
+        runs=[r.run_id for r in src.parsed.runs], scalars=len(src.scalars), statistics=len(src.statistics),
+        histogram_bins=nbins, vectors=len(src.vectors), empty_vectors=len(contents.empty_vectors),
+        resampled=vpass.resampled, charts=len(charts), graphs=contents.graph_files, graphs_mode=graphs,
+        precision=precision, selection=sel.describe(), seconds=round(done - t_start, 3),
+        draw_wait_seconds=round(waited, 3), report_seconds=round(done - t_report, 3),
+        postprocessing_seconds=round(src.doc.get("parse_seconds", 0.0) + done - t_start, 3),
+        peak_rss_mb=round(max(peak, peak_rss_mb()), 1), simrun=figures[0], simrun_runs=figures,
+        resources=job, problems=contents.problems)
+
+
+def _select(parsed_dir: Path, sel: Selection) -> _Selected:
+    parsed = Parsed(parsed_dir)
     runs_by_id = {r.run_id: r for r in parsed.runs}
 
     def chosen(items):
         return [i for i in items if sel(runs_by_id.get(i["run"]), i["module"], i["name"])]
+    return _Selected(parsed, json.loads((parsed_dir / "parsed.json").read_text()), run_labels(parsed.runs),
+                     chosen(parsed.scalars), chosen(parsed.statistics), chosen(parsed.vectors))
 
-    scalars, statistics_, vectors = chosen(parsed.scalars), chosen(parsed.statistics), chosen(parsed.vectors)
-    _write_scalars(out / "csv" / "scalars.csv", scalars)
-    nbins = _write_statistics(out / "csv", statistics_)
-    vpass = _VectorPass(parsed, vectors, labels, sel, precision, out, graphs == "vector", progress)
-    vpass.run()
-    if (Path(parsed_dir) / "omnetpp.ini").is_file():
-        shutil.copyfile(Path(parsed_dir) / "omnetpp.ini", out / "omnetpp.ini")
-    post_seconds = doc.get("parse_seconds", 0.0) + time.perf_counter() - t_start
-    peak = max(doc.get("parse_peak_rss_mb", 0.0), peak_rss_mb())
-    figures, job = run_figures(doc.get("simrun", []), doc.get("time_outputs", []), param, post_seconds, peak)
-    write_simrun_csv(out / "simrun" / "simrun-stats.csv", figures)
-    contents = Contents(
-        results_dir=doc.get("results_dir", ""), runconfig=doc.get("runconfig"), selection=sel.describe(),
-        precision=precision, graphs=graphs, runs=parsed.runs, labels=labels, files=doc.get("files", []),
-        skipped_files=doc.get("skipped_files", []), has_ini=(out / "omnetpp.ini").is_file(),
-        scalars=len(scalars), statistics=len(statistics_), histogram_bins=nbins, vectors=len(vectors),
-        empty_vectors=[v for v in vectors if not v["count"]], figures=figures, resources=job,
-        post_seconds=post_seconds, peak_mb=peak,
-        problems=[Problem.from_dict(p) for p in doc.get("problems", [])],
-        scalar_rows=scalar_rows(scalars, labels, sel), statistic_rows=statistic_rows(statistics_, labels, sel),
-        vector_rows=vector_rows(vectors, labels, sel),
-        charts=[c.chart() for c in vpass.charts] + charts_.histogram_charts(statistics_, labels, sel),
-        graph_files=vpass.graphs)
-    t_report = time.perf_counter()
-    write_report(out, contents)
-    write_info(out / "INFO.txt", contents)
-    done = time.perf_counter()
-    return StatsResult(
-        runs=[r.run_id for r in parsed.runs], scalars=len(scalars), statistics=len(statistics_),
-        histogram_bins=nbins, vectors=len(vectors), empty_vectors=len(contents.empty_vectors),
-        resampled=vpass.resampled, charts=len(contents.charts), graphs=contents.graph_files,
-        graphs_mode=graphs, precision=precision, selection=sel.describe(),
-        seconds=round(done - t_start, 3), graph_seconds=round(vpass.graph_seconds, 3),
-        report_seconds=round(done - t_report, 3),
-        postprocessing_seconds=round(doc.get("parse_seconds", 0.0) + done - t_start, 3),
-        peak_rss_mb=round(max(peak, peak_rss_mb()), 1), simrun=figures[0], simrun_runs=figures,
-        resources=job, problems=contents.problems)
+
+def _write_tables(parsed_dir: Path, out: Path, src: _Selected) -> int:
+    """csv/scalars.csv, csv/statistics.csv, csv/histograms.csv and omnetpp.ini; returns the
+    number of histogram bins."""
+    if (parsed_dir / "omnetpp.ini").is_file():
+        shutil.copyfile(parsed_dir / "omnetpp.ini", out / "omnetpp.ini")
+    _write_scalars(out / "csv" / "scalars.csv", src.scalars)
+    return _write_statistics(out / "csv", src.statistics)
 
 
 def _precision(precision) -> float:
@@ -185,42 +215,38 @@ def _stddev(fl: dict) -> str:
 
 
 class _VectorPass:
-    """csv/vectors.csv, then every vector with data read once, name by name."""
+    """csv/vectors.csv, then every vector with data read once, name by name; each name's chart
+    (and each vector's graph when asked for) goes to the painter as soon as its data is complete."""
 
-    def __init__(self, parsed: Parsed, vectors: list, labels: dict, sel: Selection, precision: float,
-                 out: Path, per_vector_graphs: bool, progress):
-        self.parsed, self.vectors, self.precision, self.out = parsed, vectors, precision, out
-        self.progress = progress
-        self.stems = vector_stems(vectors, labels)
-        self.charts = charts_.vector_charts(vectors, labels, sel)
-        self.plotter = None
-        if per_vector_graphs and any(v["count"] for v in vectors):
-            from .graphs import VectorPlotter
-            self.plotter = VectorPlotter()
-            (out / "graphs").mkdir(exist_ok=True)
+    def __init__(self, src: _Selected, sel: Selection, precision: float, out: Path, per_vector_graphs: bool,
+                 painter: Painter, progress):
+        self.parsed, self.vectors, self.precision, self.out = src.parsed, src.vectors, precision, out
+        self.painter, self.progress = painter, progress
+        self.stems = vector_stems(src.vectors, src.labels)
+        self.names = charts_.vector_charts(src.vectors, src.labels, sel)
+        self.charts: list[charts_.Chart] = []
+        self.graphs_dir = out / "graphs" if per_vector_graphs else None
         self.resampled = self.graphs = 0
-        self.graph_seconds = 0.0
 
     def run(self) -> None:
         self._write_summaries()
-        done, last_note = 0, time.monotonic()
+        if self.graphs_dir is not None and self.names:
+            self.graphs_dir.mkdir(exist_ok=True)
+        total = sum(len(c.vectors) for c in self.names)
+        last_note = time.monotonic()
         with open(self.out / "csv" / "vectors-resampled.csv", "w", newline="") as long:
             long.write("run,module,name,time,value\n")
-            for chart in self.charts:
-                axis = chart.info.axis()
-                for i, vec in enumerate(chart.vectors):
-                    add, finish = chart.feeder(i)
+            for name in self.names:
+                axis = name.info.axis()
+                for i, vec in enumerate(name.vectors):
+                    add, finish = name.feeder(i)
                     self._vector(vec, add, long, axis)
                     finish()
-                    done += 1
                     if self.progress and time.monotonic() - last_note > 2.0:
                         last_note = time.monotonic()
-                        self.progress(f"stats: {done} of {self.resampled_total()} vectors with data")
-        if self.plotter is not None:
-            self.plotter.close()
-
-    def resampled_total(self) -> int:
-        return sum(len(c.vectors) for c in self.charts)
+                        self.progress(f"stats: {self.resampled} of {total} vectors with data")
+                self.charts.append(name.chart())
+                self.painter.chart(len(self.charts) - 1, self.charts[-1])
 
     def _write_summaries(self) -> None:
         with open(self.out / "csv" / "vectors.csv", "w", newline="") as f:
@@ -234,7 +260,7 @@ class _VectorPass:
 
     def _vector(self, vec: dict, add_to_chart, long, axis: str) -> None:
         env = None
-        if self.plotter is not None:
+        if self.graphs_dir is not None:
             env = charts_.Envelope(float(vec["first_time"]), float(vec["last_time"]), charts_.LINE_COLUMNS)
 
         def pieces():
@@ -260,10 +286,8 @@ class _VectorPass:
         deque(feed, maxlen=0)  # the chart and the graph see every sample, whatever resample read
         self.resampled += 1
         if env is not None:
-            t0 = time.perf_counter()
-            (self.out / "graphs" / f"{stem}.png").write_bytes(self.plotter.png(vec, env, axis))
+            self.painter.vector(self.graphs_dir / f"{stem}.png", vec, env.points(), axis)
             self.graphs += 1
-            self.graph_seconds += time.perf_counter() - t0
 
 
 def _csv_line(cells: list) -> str:

@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 
-from .charts import Chart, Envelope, drawstyle
+from .charts import Chart, drawstyle
 
 BLUE, ORANGE = "#1f77b4", "#ff7f0e"
 LABEL_CHARS = 60
@@ -162,9 +162,9 @@ class VectorPlotter:
         self.note = self.ax.text(0.995, 0.01, "", transform=self.ax.transAxes, ha="right",
                                  va="bottom", fontsize=7, color="0.4")
 
-    def png(self, vec: dict, env: Envelope, axis: str) -> bytes:
+    def png(self, vec: dict, xs: np.ndarray, ys: np.ndarray, reduced: bool, axis: str) -> bytes:
+        """vec: module, name, count and attrs; xs, ys, reduced: its Envelope's points."""
         ax, line = self.ax, self.line
-        xs, ys, reduced = env.points()
         line.set_data(xs, _finite(ys))
         style = drawstyle(vec["attrs"], reduced)
         if style == "points":

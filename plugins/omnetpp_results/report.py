@@ -13,7 +13,6 @@ from pathlib import Path
 from . import display
 from .charts import Chart
 from .contents import Contents
-from .graphs import ChartPainter
 from .naming import safe, unique_stems
 from .report_pdf import write_pdf
 from .tables import COLUMNS, NameRow
@@ -34,7 +33,7 @@ table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0 4px}
 th,td{padding:3px 8px;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top}
 th{background:#f0f2f6;font-weight:600;white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.mod{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px;word-break:break-all}
+td.mod{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
 td.name{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
 table.facts{width:auto;min-width:60%}table.facts th{text-align:left;background:none;font-weight:500;color:#4a5468}
 .runs{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:10px}
@@ -47,24 +46,16 @@ details{margin:8px 0}summary{cursor:pointer;color:#2a4d8f}
 """
 
 
-def write_report(out_dir: Path, c: Contents) -> None:
-    """report.html and report.pdf into out_dir; with graphs "statistic" the charts also as
-    graphs/<result name>.png (c.graph_files counts them)."""
+def write_report(out_dir: Path, c: Contents, images: list[bytes]) -> None:
+    """report.html and report.pdf into out_dir from the charts' PNGs (in the order of c.charts);
+    with graphs "statistic" the PNGs also as graphs/<result name>.png (counted in c.graph_files)."""
     stems = unique_stems([safe(ch.info.name) for ch in c.charts])
-    painter = ChartPainter() if c.charts else None
-    images = []
-    try:
-        for chart, stem in zip(c.charts, stems):
-            chart.stem = stem
-            data = painter.png(chart)
-            images.append(data)
-            if c.graphs == "statistic":
-                (out_dir / "graphs").mkdir(exist_ok=True)
-                (out_dir / "graphs" / f"{stem}.png").write_bytes(data)
-                c.graph_files += 1
-    finally:
-        if painter is not None:
-            painter.close()
+    for chart, stem, data in zip(c.charts, stems, images):
+        chart.stem = stem
+        if c.graphs == "statistic":
+            (out_dir / "graphs").mkdir(exist_ok=True)
+            (out_dir / "graphs" / f"{stem}.png").write_bytes(data)
+            c.graph_files += 1
     (out_dir / "report.html").write_text(_html(c, images), encoding="utf-8")
     write_pdf(out_dir / "report.pdf", c, images)
 
@@ -151,7 +142,7 @@ def _names_table(table_id: str, rows: list[NameRow], kind: str) -> str:
         for _, key in COLUMNS[kind]:
             v = getattr(r, key)
             if key.endswith("_at"):
-                cells.append(f'<td class="mod" data-col="{key}">{escape(v)}</td>')
+                cells.append(f'<td class="mod" data-col="{key}">{_breakable(v)}</td>')
                 continue
             text = display.number(v)
             if key == "values" and r.values != r.modules:
@@ -160,6 +151,11 @@ def _names_table(table_id: str, rows: list[NameRow], kind: str) -> str:
             cells.append(f'<td class="num" data-col="{key}"{full}>{escape(text)}</td>')
         body.append(f'<tr data-name="{escape(r.name)}">' + "".join(cells) + "</tr>")
     return f'<table id="{table_id}">{head}{"".join(body)}</table>'
+
+
+def _breakable(module: str) -> str:
+    """A module path, escaped, that a narrow column may break after its dots."""
+    return "<wbr>".join(escape(part) + "." for part in module.split(".")[:-1]) + escape(module.split(".")[-1])
 
 
 def _figure(chart: Chart, png: bytes) -> str:
