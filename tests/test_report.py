@@ -96,6 +96,13 @@ def rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def grouped(csv_rows: list[dict]) -> dict[str, list[dict]]:
+    by_name = defaultdict(list)
+    for r in csv_rows:
+        by_name[r["name"]].append(r)
+    return by_name
+
+
 def num(x: str) -> float:
     try:
         return float(x)
@@ -147,9 +154,7 @@ def test_report_holds_a_chart_per_result_name_and_the_figures_of_csv(shared_resu
     labels = {r.run_id: f"{r.attrs['configname']}-{r.attrs['runnumber']}" for r in _runs(tmp_path)}
     several = len(labels) > 1
     # vectors: modules with data, samples, count-weighted mean, extremes and where they are
-    by_name = defaultdict(list)
-    for v in vectors:
-        by_name[v["name"]].append(v)
+    by_name = grouped(vectors)
     assert set(page.tables["vector-table"]) == set(by_name)
     for name, items in by_name.items():
         cells = page.tables["vector-table"][name]
@@ -161,9 +166,7 @@ def test_report_holds_a_chart_per_result_name_and_the_figures_of_csv(shared_resu
                        / sum(int(v["count"]) for v in data))
         check_extremes(cells, [(where(v, several, labels), num(v["min"]), num(v["max"])) for v in data])
     # scalars: values that are numbers, their mean, extremes
-    by_name = defaultdict(list)
-    for r in scalars:
-        by_name[r["name"]].append(r)
+    by_name = grouped(scalars)
     assert set(page.tables["scalar-table"]) == set(by_name)
     for name, items in by_name.items():
         cells = page.tables["scalar-table"][name]
@@ -174,9 +177,7 @@ def test_report_holds_a_chart_per_result_name_and_the_figures_of_csv(shared_resu
             check_cell(cells["mean"], sum(numbers) / len(numbers))
         check_extremes(cells, [(m, v, v) for m, v in values])
     # statistics: samples over modules, extremes of their min and max
-    by_name = defaultdict(list)
-    for r in statistics:
-        by_name[r["name"]].append(r)
+    by_name = grouped(statistics)
     assert set(page.tables["statistic-table"]) == set(by_name)
     for name, items in by_name.items():
         cells = page.tables["statistic-table"][name]

@@ -28,6 +28,7 @@ class Contents:
     statistics: int
     histogram_bins: int
     vectors: int
+    resampled: int  # vectors with data, each in csv/vectors/
     empty_vectors: list[dict]  # declared without data
     figures: list[RunFigures]
     resources: Resources

@@ -5,6 +5,7 @@ import math
 
 from .contents import Contents
 from .runfigures import RunFigures
+from .textfmt import fmt
 
 NONE = "–"
 MIB = 1 << 20
@@ -14,17 +15,11 @@ def number(x) -> str:
     """Counts in full, other numbers to 6 significant digits; nan/inf as OMNeT++ writes them."""
     if x is None:
         return NONE
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int):
+    if isinstance(x, (bool, int)):
         return str(x)
     x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == int(x) and abs(x) < 1e15:
-        return str(int(x))
+    if not math.isfinite(x) or (x == int(x) and abs(x) < 1e15):
+        return fmt(x)
     return f"{x:.6g}"
 
 

@@ -62,6 +62,8 @@ class StatsResult(Record):
 @dataclass
 class _Selected:
     """The parse output and the items the statistics option selects from it."""
+    parsed_dir: Path
+    sel: Selection
     parsed: Parsed
     doc: dict
     labels: dict
@@ -80,54 +82,24 @@ def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", graphs="sta
     """
     t_start = time.perf_counter()
     precision, graphs, param = _precision(precision), _graphs(graphs), from_param(resources)
-    sel = Selection(statistics)
-    src = _select(Path(parsed_dir), sel)
+    src = _select(Path(parsed_dir), Selection(statistics))
     out = Path(out_dir)
     for sub in ("csv/vectors", "simrun"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    with Painter() as painter:
-        hist = charts_.histogram_charts(src.statistics, src.labels, sel)
-        vpass = _VectorPass(src, sel, precision, out, graphs == "vector", painter, progress)
-        if hist or vpass.names:
-            painter.start()  # its imports run while the tables are written
-        for j, chart in enumerate(hist):
-            painter.chart(("h", j), chart)
-        nbins = _write_tables(Path(parsed_dir), out, src)
-        vpass.run()
-        post_seconds = src.doc.get("parse_seconds", 0.0) + time.perf_counter() - t_start
-        peak = max(src.doc.get("parse_peak_rss_mb", 0.0), peak_rss_mb())
-        figures, job = run_figures(src.doc.get("simrun", []), src.doc.get("time_outputs", []), param,
-                                   post_seconds, peak)
-        write_simrun_csv(out / "simrun" / "simrun-stats.csv", figures)
-        t_wait = time.perf_counter()
-        pngs = painter.finish()
-        waited = time.perf_counter() - t_wait
-    charts = vpass.charts + hist
-    images = [pngs[i] for i in range(len(vpass.charts))] + [pngs[("h", j)] for j in range(len(hist))]
-    contents = Contents(
-        results_dir=src.doc.get("results_dir", ""), runconfig=src.doc.get("runconfig"),
-        selection=sel.describe(), precision=precision, graphs=graphs, runs=src.parsed.runs,
-        labels=src.labels, files=src.doc.get("files", []), skipped_files=src.doc.get("skipped_files", []),
-        has_ini=(out / "omnetpp.ini").is_file(), scalars=len(src.scalars), statistics=len(src.statistics),
-        histogram_bins=nbins, vectors=len(src.vectors), empty_vectors=[v for v in src.vectors if not v["count"]],
-        figures=figures, resources=job, post_seconds=post_seconds, peak_mb=peak,
-        problems=[Problem.from_dict(p) for p in src.doc.get("problems", [])],
-        scalar_rows=scalar_rows(src.scalars, src.labels, sel),
-        statistic_rows=statistic_rows(src.statistics, src.labels, sel),
-        vector_rows=vector_rows(src.vectors, src.labels, sel), charts=charts, graph_files=vpass.graphs)
+    c, images, waited = _export(src, out, precision, graphs, param, progress, t_start)
     t_report = time.perf_counter()
-    write_report(out, contents, images)
-    write_info(out / "INFO.txt", contents)
+    write_report(out, c, images)
+    write_info(out / "INFO.txt", c)
     done = time.perf_counter()
     return StatsResult(
-        runs=[r.run_id for r in src.parsed.runs], scalars=len(src.scalars), statistics=len(src.statistics),
-        histogram_bins=nbins, vectors=len(src.vectors), empty_vectors=len(contents.empty_vectors),
-        resampled=vpass.resampled, charts=len(charts), graphs=contents.graph_files, graphs_mode=graphs,
-        precision=precision, selection=sel.describe(), seconds=round(done - t_start, 3),
+        runs=[r.run_id for r in c.runs], scalars=c.scalars, statistics=c.statistics,
+        histogram_bins=c.histogram_bins, vectors=c.vectors, empty_vectors=len(c.empty_vectors),
+        resampled=c.resampled, charts=len(c.charts), graphs=c.graph_files, graphs_mode=graphs,
+        precision=precision, selection=c.selection, seconds=round(done - t_start, 3),
         draw_wait_seconds=round(waited, 3), report_seconds=round(done - t_report, 3),
         postprocessing_seconds=round(src.doc.get("parse_seconds", 0.0) + done - t_start, 3),
-        peak_rss_mb=round(max(peak, peak_rss_mb()), 1), simrun=figures[0], simrun_runs=figures,
-        resources=job, problems=contents.problems)
+        peak_rss_mb=round(max(c.peak_mb, peak_rss_mb()), 1), simrun=c.figures[0], simrun_runs=c.figures,
+        resources=c.resources, problems=c.problems)
 
 
 def _select(parsed_dir: Path, sel: Selection) -> _Selected:
@@ -136,8 +108,45 @@ def _select(parsed_dir: Path, sel: Selection) -> _Selected:
 
     def chosen(items):
         return [i for i in items if sel(runs_by_id.get(i["run"]), i["module"], i["name"])]
-    return _Selected(parsed, json.loads((parsed_dir / "parsed.json").read_text()), run_labels(parsed.runs),
-                     chosen(parsed.scalars), chosen(parsed.statistics), chosen(parsed.vectors))
+    return _Selected(parsed_dir, sel, parsed, json.loads((parsed_dir / "parsed.json").read_text()),
+                     run_labels(parsed.runs), chosen(parsed.scalars), chosen(parsed.statistics),
+                     chosen(parsed.vectors))
+
+
+def _export(src: _Selected, out: Path, precision: float, graphs: str, param: Resources, progress,
+            t_start: float) -> tuple[Contents, list[bytes], float]:
+    """csv/ and simrun/ with the charts drawn beside; (what the archive holds, the charts' PNGs,
+    seconds spent waiting for the drawing once the data was done)."""
+    sel, doc = src.sel, src.doc
+    with Painter() as painter:
+        hist = charts_.histogram_charts(src.statistics, src.labels, sel)
+        vpass = _VectorPass(src, precision, out, graphs == "vector", painter, progress)
+        if hist or vpass.names:
+            painter.start()  # its imports run while the tables are written
+        for j, chart in enumerate(hist):
+            painter.chart(("h", j), chart)
+        nbins = _write_tables(src.parsed_dir, out, src)
+        vpass.run()
+        post_seconds = doc.get("parse_seconds", 0.0) + time.perf_counter() - t_start
+        peak = max(doc.get("parse_peak_rss_mb", 0.0), peak_rss_mb())
+        figures, job = run_figures(doc.get("simrun", []), doc.get("time_outputs", []), param, post_seconds, peak)
+        write_simrun_csv(out / "simrun" / "simrun-stats.csv", figures)
+        t_wait = time.perf_counter()
+        pngs = painter.finish()
+        waited = time.perf_counter() - t_wait
+    images = [pngs[i] for i in range(len(vpass.charts))] + [pngs[("h", j)] for j in range(len(hist))]
+    return Contents(
+        results_dir=doc.get("results_dir", ""), runconfig=doc.get("runconfig"), selection=sel.describe(),
+        precision=precision, graphs=graphs, runs=src.parsed.runs, labels=src.labels,
+        files=doc.get("files", []), skipped_files=doc.get("skipped_files", []),
+        has_ini=(out / "omnetpp.ini").is_file(), scalars=len(src.scalars), statistics=len(src.statistics),
+        histogram_bins=nbins, vectors=len(src.vectors), resampled=vpass.resampled,
+        empty_vectors=[v for v in src.vectors if not v["count"]], figures=figures, resources=job,
+        post_seconds=post_seconds, peak_mb=peak, problems=[Problem.from_dict(p) for p in doc.get("problems", [])],
+        scalar_rows=scalar_rows(src.scalars, src.labels, sel),
+        statistic_rows=statistic_rows(src.statistics, src.labels, sel),
+        vector_rows=vector_rows(src.vectors, src.labels, sel), charts=vpass.charts + hist,
+        graph_files=vpass.graphs), images, waited
 
 
 def _write_tables(parsed_dir: Path, out: Path, src: _Selected) -> int:
@@ -218,12 +227,12 @@ class _VectorPass:
     """csv/vectors.csv, then every vector with data read once, name by name; each name's chart
     (and each vector's graph when asked for) goes to the painter as soon as its data is complete."""
 
-    def __init__(self, src: _Selected, sel: Selection, precision: float, out: Path, per_vector_graphs: bool,
+    def __init__(self, src: _Selected, precision: float, out: Path, per_vector_graphs: bool,
                  painter: Painter, progress):
         self.parsed, self.vectors, self.precision, self.out = src.parsed, src.vectors, precision, out
         self.painter, self.progress = painter, progress
         self.stems = vector_stems(src.vectors, src.labels)
-        self.names = charts_.vector_charts(src.vectors, src.labels, sel)
+        self.names = charts_.vector_charts(src.vectors, src.labels, src.sel)
         self.charts: list[charts_.Chart] = []
         self.graphs_dir = out / "graphs" if per_vector_graphs else None
         self.resampled = self.graphs = 0

@@ -55,7 +55,7 @@ def draw_chart(ax, chart: Chart, fontsize: float = 9) -> None:
     info = chart.info
     for i, line in enumerate(chart.lines):
         style = dict(linestyle="none", marker=".", markersize=2.5) if line.style == "points" \
-            else dict(drawstyle=line.style, linewidth=0.9)
+            else dict(drawstyle=line.style, linewidth=0.9, marker="o" if line.x.size == 1 else "")
         if line.low is not None and len(chart.lines) == 1:
             ax.fill_between(line.x, _finite(line.low), _finite(line.high), color=BLUE, alpha=0.2,
                             linewidth=0, label="min to max in the step")
@@ -167,17 +167,19 @@ class VectorPlotter:
         ax, line = self.ax, self.line
         line.set_data(xs, _finite(ys))
         style = drawstyle(vec["attrs"], reduced)
-        if style == "points":
-            line.set(drawstyle="default", linestyle="none", marker=".", markersize=2)
+        if style == "points" or xs.size == 1:  # a single sample is a point, whatever the mode
+            line.set(drawstyle="default", linestyle="none", marker=".", markersize=2 if xs.size > 1 else 6)
         else:
             line.set(drawstyle=style, linestyle="-", marker="")
         ax.relim()
+        ax.set_autoscale_on(True)  # a single-time vector before may have fixed the limits
         ax.autoscale_view()
         if xs.size and xs[0] == xs[-1]:
             ax.set_xlim(xs[0] - 0.5, xs[0] + 0.5)
         ax.set_title(text(_short(f"{vec['module']}  {vec['name']}", 110)), fontsize=10)
         ax.set_ylabel(text(_short(axis, 50)))
-        self.note.set_text(f"{vec['count']} samples" + (", min/max per pixel column" if reduced else ""))
+        self.note.set_text(f"{vec['count']} sample{'s' if vec['count'] != 1 else ''}"
+                           + (", min/max per pixel column" if reduced else ""))
         return png(self.fig)
 
     def close(self) -> None:

@@ -61,7 +61,6 @@ def _files(c: Contents) -> list[str]:
 
 
 def _layout(c: Contents) -> list[str]:
-    with_data = c.vectors - len(c.empty_vectors)
     graphs = {"statistic": f"{c.graph_files} charts of the report as PNG, one per result name",
               "vector": f"{c.graph_files} PNGs, one per vector with data",
               "none": "not drawn (graphs: none)"}[c.graphs]
@@ -78,7 +77,7 @@ def _layout(c: Contents) -> list[str]:
         f"  csv/histograms.csv         {c.histogram_bins} histogram bins: bin_lower,bin_upper,count "
         "(first row underflow from -inf, last row overflow to inf)",
         f"  csv/vectors.csv            {c.vectors} vectors: count,mean,stddev,min,max,first/last time",
-        f"  csv/vectors/               {with_data} resampled vectors (time,value; empty value = nothing recorded yet)",
+        f"  csv/vectors/               {c.resampled} resampled vectors (time,value; empty value = nothing recorded yet)",
         "  csv/vectors-resampled.csv  the same in one file, long format: run,module,name,time,value",
         f"  graphs/                    {graphs}",
         "  simrun/simrun-stats.csv    simulation run figures from the Cmdenv log, the simulator's resources,",

@@ -97,34 +97,31 @@ def _by_name(items: list) -> list[tuple[str, list]]:
     return [(name, list(group)) for name, group in groupby(ordered, key=lambda i: i["name"])]
 
 
-def scalar_rows(scalars: list, labels: dict, sel: Selection) -> list[NameRow]:
+def _rows(items: list, labels: dict, sel: Selection, figures, with_samples: bool) -> list[NameRow]:
+    """One row per name; figures(item) -> (count, mean, min, max) of one module's item."""
     rows = []
-    for name, items in _by_name(scalars):
+    for name, group in _by_name(items):
         fold = _Fold()
-        for s in items:
-            v = num(s["value"])
-            fold.add(where(s, labels), 0 if math.isnan(v) else 1, v, v, v)
-        rows.append(fold.row(describe(name, items, sel), with_samples=False))
+        for item in group:
+            fold.add(where(item, labels), *figures(item))
+        rows.append(fold.row(describe(name, group, sel), with_samples))
     return rows
+
+
+def _scalar(s: dict) -> tuple:
+    v = num(s["value"])
+    return 0 if math.isnan(v) else 1, v, v, v
+
+
+def scalar_rows(scalars: list, labels: dict, sel: Selection) -> list[NameRow]:
+    return _rows(scalars, labels, sel, _scalar, with_samples=False)
 
 
 def statistic_rows(statistics: list, labels: dict, sel: Selection) -> list[NameRow]:
-    rows = []
-    for name, items in _by_name(statistics):
-        fold = _Fold()
-        for s in items:
-            f = s["fields"]
-            fold.add(where(s, labels), num(f.get("count")), num(f.get("mean")), num(f.get("min")),
-                     num(f.get("max")))
-        rows.append(fold.row(describe(name, items, sel), with_samples=True))
-    return rows
+    return _rows(statistics, labels, sel, lambda s: tuple(num(s["fields"].get(k)) for k in
+                                                          ("count", "mean", "min", "max")), with_samples=True)
 
 
 def vector_rows(vectors: list, labels: dict, sel: Selection) -> list[NameRow]:
-    rows = []
-    for name, items in _by_name(vectors):
-        fold = _Fold()
-        for v in items:
-            fold.add(where(v, labels), v["count"], num(v["mean"]), num(v["min"]), num(v["max"]))
-        rows.append(fold.row(describe(name, items, sel), with_samples=True))
-    return rows
+    return _rows(vectors, labels, sel, lambda v: (v["count"], num(v["mean"]), num(v["min"]), num(v["max"])),
+                 with_samples=True)
