@@ -33,6 +33,7 @@ from .store import Parsed
 from .tables import scalar_rows, statistic_rows, vector_rows
 from .textfmt import fmt
 
+ROWS = 1 << 16  # resampled rows formatted at a time
 
 @dataclass
 class StatsResult(Record):
@@ -286,10 +287,11 @@ class _VectorPass:
             with open(self.out / "csv" / "vectors" / f"{stem}.csv", "w") as f:
                 f.write("time,value\n")
                 for g, vals, has in resample(feed, self.precision, float(vec["last_time"])):
-                    rows = [f"{gt:.15g},{fmt(x) if h else ''}\n"
-                            for gt, x, h in zip(g.tolist(), vals.tolist(), has.tolist())]
-                    f.write("".join(rows))
-                    long.write("".join(prefix + r for r in rows))
+                    for a in range(0, g.size, ROWS):  # bounded text in memory, whatever the grid
+                        rows = [f"{gt:.15g},{fmt(x) if h else ''}\n" for gt, x, h in
+                                zip(g[a:a + ROWS].tolist(), vals[a:a + ROWS].tolist(), has[a:a + ROWS].tolist())]
+                        f.write("".join(rows))
+                        long.write("".join(prefix + r for r in rows))
         except ValueError as e:
             raise ResultsError(f"cannot resample {vec['module']} {vec['name']}: {e}") from None
         deque(feed, maxlen=0)  # the chart and the graph see every sample, whatever resample read

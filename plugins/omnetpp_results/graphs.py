@@ -16,6 +16,7 @@ from .charts import Chart, drawstyle
 BLUE, ORANGE = "#1f77b4", "#ff7f0e"
 LABEL_CHARS = 60
 LEGEND_COLUMNS = 4
+LEGEND_CHARS = 140  # legend characters across a chart's width
 
 
 def text(s: str) -> str:
@@ -85,7 +86,7 @@ def draw_chart(ax, chart: Chart, fontsize: float = 9) -> None:
     ax.grid(True, linewidth=0.3, color="0.8")
     if rows:  # between the title and the plot, never over the data
         ax.legend(fontsize=fontsize - 1.5, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False,
-                  ncol=LEGEND_COLUMNS, borderaxespad=0.2, handlelength=1.6, columnspacing=1.2)
+                  ncol=_legend_columns(chart), borderaxespad=0.2, handlelength=1.6, columnspacing=1.2)
     ax.annotate(text(chart.note), xy=(0, 0), xycoords="axes fraction", xytext=(0, -3.4 * fontsize),
                 textcoords="offset points", fontsize=fontsize - 2, color="0.35", va="top")
 
@@ -113,10 +114,16 @@ def _plain():
     return f
 
 
+def _legend_columns(chart: Chart) -> int:
+    """As many legend columns as labels of this length fit across the chart (at most four)."""
+    longest = max([len(_short(x.label)) for x in [*chart.lines, *chart.bars]] + [12])
+    return max(1, min(LEGEND_COLUMNS, LEGEND_CHARS // (longest + 6)))
+
+
 def _legend_rows(chart: Chart) -> int:
     entries = len(chart.lines) + (1 if len(chart.lines) == 1 and chart.lines[0].low is not None else 0) \
         + (3 if chart.band is not None else 0) + len(chart.bars)
-    return 0 if entries < 2 else -(-entries // LEGEND_COLUMNS)
+    return 0 if entries < 2 else -(-entries // _legend_columns(chart))
 
 
 def _plot_area(chart: Chart, width: float, height: float) -> tuple:

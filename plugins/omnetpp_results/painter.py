@@ -18,6 +18,9 @@ from pathlib import Path
 from .charts import Chart
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
+#: the environment the drawing process gets: where to find Python, fonts' cache, temp files
+PASSED_ON = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME", "VIRTUAL_ENV",
+             "SYSTEMROOT"}
 
 
 class Painter:
@@ -30,7 +33,8 @@ class Painter:
         self.error: str | None = None
 
     def start(self) -> None:
-        env = dict(os.environ, MPLBACKEND="Agg",
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ON}  # no credentials: it only draws
+        env.update(MPLBACKEND="Agg",
                    PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-m", "omnetpp_results.painter"], env=env,

@@ -33,7 +33,7 @@ table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0 4px}
 th,td{padding:3px 8px;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top}
 th{background:#f0f2f6;font-weight:600;white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.mod{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
+td.mod{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px;overflow-wrap:anywhere}
 td.name{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
 table.facts{width:auto;min-width:60%}table.facts th{text-align:left;background:none;font-weight:500;color:#4a5468}
 .runs{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:10px}
