@@ -28,9 +28,23 @@ REPO = Path(__file__).resolve().parents[1]
 LARGE = REPO.parent / "shared" / "omnetpp-results-large" / "routing-Net60StoreAndForward-10s.tar.xz"
 
 CHILD = r"""
-import json, resource, sys, tempfile, time
+import json, resource, sys, tempfile, threading, time
+import psutil
 from omnetpp_results import parse, stats, write_archive
 src, graphs, tmp = sys.argv[1], sys.argv[2], sys.argv[3]
+draw_peak_kb, done = [0], threading.Event()
+
+def watch():  # the drawing process's peak RSS (VmHWM), polled while it lives
+    while not done.wait(0.05):
+        for c in psutil.Process().children():
+            try:
+                with open(f"/proc/{c.pid}/status") as f:
+                    hwm = next((int(l.split()[1]) for l in f if l.startswith("VmHWM")), 0)
+                draw_peak_kb[0] = max(draw_peak_kb[0], hwm)
+            except OSError:
+                pass
+
+threading.Thread(target=watch, daemon=True).start()
 
 def cpu():  # this process and the drawing process it waited for
     return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
@@ -44,11 +58,12 @@ with tempfile.TemporaryDirectory(dir=tmp) as td:
     t2 = time.perf_counter()
     a = write_archive(td + "/out", td + "/results.zip")
     t3 = time.perf_counter()
+done.set()
 print(json.dumps({"parse": t1 - t0, "stats": t2 - t1 - s.report_seconds, "report": s.report_seconds,
                   "zip": t3 - t2, "total": t3 - t0, "cpu": cpu() - c0,
                   "graphs": s.graphs, "charts": s.charts, "draw_wait": s.draw_wait_seconds,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "draw_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                  "draw_rss_mb": draw_peak_kb[0] / 1024,
                   "zip_mb": a.size / 1e6, "vectors": p.vectors, "samples": p.samples,
                   "index": next((f.index for f in p.files if f.index), None)}))
 """
