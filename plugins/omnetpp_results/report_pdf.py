@@ -24,9 +24,11 @@ MIN_CHARS = 12
 HELVETICA_EM = 0.55  # average width of a Helvetica character, for wrapping and cutting
 
 
-def _cut(s: str, chars: int) -> str:
-    """At most chars characters; a long name keeps its end, the part that tells modules apart."""
-    return s if len(s) <= chars else "…" + s[-(chars - 1):]
+def _cut(s: str, chars: int, keep_end: bool = False) -> str:
+    """At most chars characters; a module path keeps its end, the part that tells modules apart."""
+    if len(s) <= chars:
+        return s
+    return "…" + s[-(chars - 1):] if keep_end else s[:chars - 1] + "…"
 
 
 class _Flow:
@@ -64,10 +66,10 @@ class _Flow:
             self.need(size * 1.55)
             self.y -= size * 1.55
             self.doc.text(MARGIN, self.y, label, size, gray=0.35)
-            self.doc.text(MARGIN + label_w, self.y, _cut(value, chars), size)
+            self.doc.text(MARGIN + label_w, self.y, _cut(value, chars, keep_end=True), size)
         self.y -= size
 
-    def table(self, header: list[str], rows: list[list[str]], right: set) -> None:
+    def table(self, header: list[str], rows: list[list[str]], right: set, modules: frozenset = frozenset()) -> None:
         """Columns as wide as their longest cell; when the page is too narrow the widest shrink
         first; rows that do not fit go on the next page, under the header again."""
         ncol = len(header)
@@ -78,7 +80,7 @@ class _Flow:
         em = size * COURIER_EM
         xs = [MARGIN + (sum(widths[:i]) + i) * em for i in range(ncol)]
         pitch = size * 1.45
-        todo = [[_cut(c, w) for c, w in zip(r, widths)] for r in rows]
+        todo = [[_cut(c, w, i in modules) for i, (c, w) in enumerate(zip(r, widths))] for r in rows]
         while todo:
             self.need(pitch * 3)
             self._row(header, xs, widths, em, size, set(), "F4", pitch, shade=0.93)
@@ -145,4 +147,5 @@ def _names(flow: _Flow, kind: str, rows) -> None:
             cells.append(v if key.endswith("_at") else display.number(v) +
                          (f" of {r.modules}" if key == "values" and r.values != r.modules else ""))
         body.append(cells)
-    flow.table(header, body, {first + i for i, (_, key) in enumerate(cols) if not key.endswith("_at")})
+    flow.table(header, body, {first + i for i, (_, key) in enumerate(cols) if not key.endswith("_at")},
+               frozenset(first + i for i, (_, key) in enumerate(cols) if key.endswith("_at")))
