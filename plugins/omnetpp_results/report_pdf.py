@@ -66,7 +66,7 @@ class _Flow:
             self.need(size * 1.55)
             self.y -= size * 1.55
             self.doc.text(MARGIN, self.y, label, size, gray=0.35)
-            self.doc.text(MARGIN + label_w, self.y, _cut(value, chars, keep_end=True), size)
+            self.doc.text(MARGIN + label_w, self.y, _cut(value, chars), size)
         self.y -= size
 
     def table(self, header: list[str], rows: list[list[str]], right: set, modules: frozenset = frozenset()) -> None:
