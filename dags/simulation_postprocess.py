@@ -34,9 +34,11 @@ A run that takes longer than `run_timeout` fails at the stage it reached; a run 
 Trigger conf (see the form): `simulation_id`, `results_dir` (relative to `SIMPOST_RESULTS_ROOT`) and
 `storage_backend` (a `storage_backend` connection id) are required.
 
-Archive: `INFO.txt`, `omnetpp.ini`, `csv/scalars.csv`, `csv/statistics.csv`, `csv/vectors.csv`,
-`csv/vectors/*` (resampled every `summarizing_precision` s), `graphs/`, `simrun/simrun-stats.csv`,
-`MANIFEST.sha256`. The upload task's **Share link** button opens the uploaded archive.
+Archive: `report.html` (the run at a glance, one chart per result name; opens offline) and
+`report.pdf`, `INFO.txt`, `omnetpp.ini`, `csv/` (scalars, statistics, histograms, vector summaries,
+vectors resampled every `summarizing_precision` s, also in one long-format CSV), `graphs/` (PNG, as
+the `graphs` Param says), `simrun/simrun-stats.csv`, `MANIFEST.sha256`. The upload task's
+**Share link** button opens the uploaded archive.
 """
 
 PARAMS = {
@@ -216,22 +218,6 @@ def _announce_failure(context, stage: str, reason: str) -> dict:
     return final
 
 
-def _engine_stats(parsed_dir: str, content_dir: str, params: dict) -> dict:
-    """The engine's stats step with this run's options: the one call site.
-
-    `resources` joins the engine's simrun-stats.csv and report once its stats() takes it (the engine
-    also reads a GNU time -v file then); until then only the callback and mail carry the Param's figures.
-    """
-    import inspect
-
-    import omnetpp_results
-
-    options = {"precision": float(params["summarizing_precision"]), "statistics": params["statistics"],
-               "progress": log.info, "graphs": params["graphs"], "resources": params["resources"] or {}}
-    accepted = inspect.signature(omnetpp_results.stats).parameters
-    return omnetpp_results.stats(parsed_dir, content_dir, **{k: v for k, v in options.items() if k in accepted})
-
-
 def _on_failure(context) -> None:
     """A failed run still tells the user and the simulator, with the stage and a one-line reason."""
     from simpost.notify import one_line
@@ -279,7 +265,7 @@ def simulation_postprocess():
         with _stage("parse", omnetpp_results.ResultsError):
             summary = omnetpp_results.parse(collected["input_dir"], parsed_dir,
                                             runconfig=runconfig_name(params["runconfig"]),
-                                            statistics=params["statistics"], progress=log.info)
+                                            statistics=params["statistics"], progress=log.info).as_dict()
         return {"work_dir": collected["work_dir"], "parsed_dir": parsed_dir, "summary": summary}
 
     @task(pool="results_parsing", queue=PARSE_QUEUE)
@@ -291,10 +277,13 @@ def simulation_postprocess():
         params = get_current_context()["params"]
         content_dir = os.path.join(parsed["work_dir"], "archive")
         with _stage("stats", omnetpp_results.ResultsError):
-            summary = _engine_stats(parsed["parsed_dir"], content_dir, params)
+            summary = omnetpp_results.stats(parsed["parsed_dir"], content_dir,
+                                            precision=float(params["summarizing_precision"]),
+                                            statistics=params["statistics"], graphs=params["graphs"],
+                                            resources=params["resources"], progress=log.info).as_dict()
             found = scalar_stats(content_dir, params["statistics"], summary["runs"])
         return {"work_dir": parsed["work_dir"], "content_dir": content_dir, "summary": summary,
-                "scalar_stats": found.as_dict(), "problems": problem_lines(parsed["summary"].get("problems"))}
+                "scalar_stats": found.as_dict(), "problems": problem_lines(summary["problems"])}
 
     @task(task_id="zip")
     def zip_archive(computed: dict):
@@ -302,7 +291,7 @@ def simulation_postprocess():
 
         with _stage("zip"):
             archive = omnetpp_results.write_archive(computed["content_dir"],
-                                                    os.path.join(computed["work_dir"], "results.zip"))
+                                                    os.path.join(computed["work_dir"], "results.zip")).as_dict()
         log.info("zip: %s files, %s bytes, sha256 %s", archive["files"], archive["size"], archive["sha256"])
         return archive
 
@@ -337,7 +326,7 @@ def simulation_postprocess():
                 link=uploaded["link"], size=uploaded["size"], sha256=uploaded["sha256"],
                 expires_at=uploaded.get("expires_at"), scalar_stats=computed["scalar_stats"],
                 sim_runtime_stats=result.sim_runtime_stats(summary.get("simrun")),
-                resources=result.resources(params["resources"], summary.get("resources"), peak, run.seconds()),
+                resources=result.resources(summary["resources"], peak, run.seconds()),
                 stage_seconds=result.stage_seconds(figures), problems=computed["problems"])
             final = run.succeeded(delivery).as_dict()
             context["ti"].xcom_push(key=result.RESULT_KEY, value=final)  # a retry clears it again

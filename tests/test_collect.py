@@ -62,7 +62,7 @@ def test_collect_brings_every_result_file_with_its_hash(shared_results, tmp_path
     monkeypatch.setenv("SIMPOST_RESULTS_ROOT", str(shared_results))
     record = collect("aloha-PureAloha1", tmp_path / "input", log=lambda m: None).as_dict()
     names = {f["name"] for f in record["files"]}
-    assert names == {"omnetpp.ini", "run0.stdout.log", "results/PureAloha1-#0.sca",
+    assert names == {"omnetpp.ini", "run0.stdout.log", "run0.time.txt", "results/PureAloha1-#0.sca",
                      "results/PureAloha1-#0.vci", "results/PureAloha1-#0.vec"}
     for f in record["files"]:
         copy = tmp_path / "input" / f["name"]

@@ -94,37 +94,66 @@ def test_log_without_status_blocks(shared_results, tmp_path):
 # ------------------------------------------------------------------ full export, graphs, archive
 
 
-def test_export_with_graphs_and_archive(shared_results, tmp_path):
+@pytest.mark.parametrize("graphs", ["statistic", "vector", "none"])
+def test_export_with_graphs_and_archive(shared_results, tmp_path, graphs):
     src = shared_results / "routing-Net10"
     parse(src, tmp_path / "p")
-    s = stats(tmp_path / "p", tmp_path / "o", precision=50)
-    assert s["graphs"] == 3 and s["empty_vectors"] == 7 and s["simrun"]["events"] == 58411
+    s = stats(tmp_path / "p", tmp_path / "o", precision=50, graphs=graphs)
+    assert s.empty_vectors == 7 and s.simrun.events == 58411 and s.graphs_mode == graphs
     out = tmp_path / "o"
+    vectors = list(csv.DictReader(open(out / "csv" / "vectors.csv")))
+    hist_names = {r["name"] for r in csv.DictReader(open(out / "csv" / "statistics.csv"))
+                  if r["name"].endswith(":histogram") and r["count"] not in ("0", "")}
     pngs = sorted(p.name for p in (out / "graphs").glob("*.png"))
-    assert len(pngs) == 3 and len(list((out / "graphs").glob("*.pdf"))) == 3
+    want = {"statistic": sorted(f"{n.replace(':', '_')}.png" for n in {"endToEndDelay:vector"} | hist_names),
+            "vector": sorted(Path(r["file"]).stem + ".png" for r in vectors if r["count"] != "0"),
+            "none": []}[graphs]
+    assert pngs == want and s.graphs == len(want) and s.charts == 1 + len(hist_names)
+    assert not list((out / "graphs").glob("*.pdf")) and (graphs != "none" or not (out / "graphs").exists())
     assert all((out / "graphs" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     # resampled file: grid 50, 100, ... 600, value held = last sample at or before
-    vrow = next(r for r in csv.DictReader(open(out / "csv" / "vectors.csv")) if r["count"] != "0")
+    vrow = next(r for r in vectors if r["count"] != "0")
     rows = list(csv.DictReader(open(out / "csv" / vrow["file"])))
     assert [float(r["time"]) for r in rows] == [50.0 * k for k in range(1, 13)]
     info = (out / "INFO.txt").read_text()
     assert "Net10-0-20261121-21:52:12-21746" in info and "Precision      : 50 s" in info
+    assert f"Graphs         : {graphs}" in info
     assert (out / "omnetpp.ini").read_bytes() == (src / "omnetpp.ini").read_bytes()
     a = write_archive(out, tmp_path / "results.zip")
-    assert a["sha256"] == hashlib.sha256((tmp_path / "results.zip").read_bytes()).hexdigest()
+    assert a.sha256 == hashlib.sha256((tmp_path / "results.zip").read_bytes()).hexdigest()
+    assert json.loads(json.dumps(a.as_dict())) == a.as_dict() and type(a).from_dict(a.as_dict()) == a
     with zipfile.ZipFile(tmp_path / "results.zip") as z:
         names = z.namelist()
-        assert a["files"] == len(names)
+        assert a.files == len(names)
         manifest = z.read("MANIFEST.sha256").decode().splitlines()
         assert len(manifest) == len(names) - 1
         for line in manifest:
             digest, name = line.split("  ", 1)
             assert hashlib.sha256(z.read(name)).hexdigest() == digest
-        assert z.getinfo(f"graphs/{pngs[0]}").compress_type == zipfile.ZIP_STORED
+        if pngs:
+            assert z.getinfo(f"graphs/{pngs[0]}").compress_type == zipfile.ZIP_STORED
         assert z.getinfo("csv/scalars.csv").compress_type == zipfile.ZIP_DEFLATED
     for part in ("INFO.txt", "omnetpp.ini", "csv/scalars.csv", "csv/statistics.csv", "csv/vectors.csv",
-                 "simrun/simrun-stats.csv", "MANIFEST.sha256"):
+                 "csv/vectors-resampled.csv", "simrun/simrun-stats.csv", "report.html", "report.pdf",
+                 "MANIFEST.sha256"):
         assert part in names
+
+
+def test_long_format_holds_every_resampled_file(shared_results, tmp_path):
+    """csv/vectors-resampled.csv is the per-vector files stacked, with run, module and name."""
+    parse(shared_results / "routing-Net5SaturatedQueue", tmp_path / "p")
+    stats(tmp_path / "p", tmp_path / "o", precision=7, graphs="none")
+    out = tmp_path / "o" / "csv"
+    longrows = list(csv.DictReader(open(out / "vectors-resampled.csv")))
+    assert list(longrows[0]) == ["run", "module", "name", "time", "value"]
+    stacked = sorted((r["run"], r["module"], r["name"], r["time"], r["value"])
+                     for v in csv.DictReader(open(out / "vectors.csv")) if v["file"]
+                     for r in (dict(row, run=v["run"], module=v["module"], name=v["name"])
+                               for row in csv.DictReader(open(out / v["file"]))))
+    assert len(stacked) > 1000
+    assert sorted((r["run"], r["module"], r["name"], r["time"], r["value"]) for r in longrows) == stacked
+    assert {r["name"] for r in longrows} == {v["name"] for v in csv.DictReader(open(out / "vectors.csv"))
+                                             if v["file"]}
 
 
 def test_patterns_select_everywhere(shared_results, tmp_path):

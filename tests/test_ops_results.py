@@ -83,7 +83,7 @@ def test_success_event_of_a_real_run_matches_the_schema(shared_results, tmp_path
     figures = [{"stage": s, "seconds": 0.5 * i, "peak_rss_bytes": 1000 * i} for i, s in enumerate(STAGES[:5], 1)]
     delivery = Delivery(link="http://127.0.0.1:1/s/abc", size=1234, sha256="ab" * 32, expires_at=None,
                         scalar_stats=found.as_dict(), sim_runtime_stats=sim_runtime_stats(summary["simrun"]),
-                        resources=resources({"peak_disk_bytes": 5e9}, None, 5000, 42.0),
+                        resources=resources({"peak_disk_bytes": 5e9}, 5000, 42.0),
                         stage_seconds=stage_seconds(figures), problems=[])
     run = RunInfo("sim-1", "manual__1", "", START)
     body = validate_result(run.succeeded(delivery, now=START + timedelta(seconds=42.5)).as_dict())
@@ -106,15 +106,18 @@ def test_progress_and_failure_events_match_the_schema():
         validate_result({**failed, "stage": "elsewhere"})
 
 
-def test_resources_keep_only_the_simulators_figures_then_the_engines():
-    merged = resources({"peak_sim_ram_bytes": 1.0, "peak_disk_bytes": 2.0, "junk": 3},
-                       {"peak_sim_ram_bytes": 4.0, "sim_wall_seconds": 5.0}, 6, 7.0)
-    assert merged == {"peak_sim_ram_bytes": 4.0, "peak_disk_bytes": 2.0, "sim_wall_seconds": 5.0,
+def test_resources_keep_the_simulators_figures_and_add_the_postprocessings():
+    merged = resources({"peak_sim_ram_bytes": 4.0, "peak_disk_bytes": None, "sim_wall_seconds": 5.0,
+                        "source": {"peak_sim_ram_bytes": "param"}}, 6, 7.0)
+    assert merged == {"peak_sim_ram_bytes": 4.0, "sim_wall_seconds": 5.0,
                       "postprocessing_peak_rss_bytes": 6, "postprocessing_wall_seconds": 7.0}
 
 
 def test_problems_become_short_lines_capped():
-    lines = problem_lines([{"file": "/w/in/results/a.vec", "message": "line 7: garbage", "bytes_ignored": 12},
-                           "b.sca: cut off"] + ["x" * 400] * 60)
-    assert lines[:2] == ["a.vec: line 7: garbage (12 bytes ignored)", "b.sca: cut off"]
+    cut = {"path": "/w/in/results/a.vec", "line": None, "message": "cut off mid-line", "bytes_ignored": 12,
+           "skipped": False}
+    bad = {"path": "b.sca", "line": 7, "message": "not a number", "bytes_ignored": 0, "skipped": True}
+    long = {"path": "c.vec", "line": None, "message": "x" * 400, "bytes_ignored": 0, "skipped": True}
+    lines = problem_lines([cut, bad] + [long] * 60)
+    assert lines[:2] == ["a.vec: cut off mid-line (12 bytes ignored)", "b.sca: not a number (line 7)"]
     assert len(lines) == 50 and lines[-1] == "... and 13 more" and len(lines[2]) == 300

@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 
+from .contents import GRAPHS
 from .errors import ResultsError
 
 
@@ -26,14 +27,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m omnetpp_results",
                                  description="Post-process OMNeT++ result files into the simpost archive parts.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    ex = sub.add_parser("export", help="parse RESULTS_DIR and write csv/, graphs/, simrun/, INFO.txt into OUT_DIR")
+    ex = sub.add_parser("export", help="parse RESULTS_DIR and write the archive's content (csv/, graphs/, "
+                                       "simrun/, INFO.txt, report.html, report.pdf) into OUT_DIR")
     ex.add_argument("results_dir")
     ex.add_argument("out_dir")
     ex.add_argument("--precision", type=float, default=100.0, help="seconds between resampled points (default 100)")
     ex.add_argument("--statistics", nargs="+", metavar="all|ops|PATTERN",
                     help="'all' (default), the 'ops' preset, or glob patterns on result names")
     ex.add_argument("--runconfig", help="keep only the runs of this OMNeT++ config")
-    ex.add_argument("--no-graphs", action="store_true", help="skip PNG/PDF graphs")
+    ex.add_argument("--graphs", choices=GRAPHS, default="statistic",
+                    help="PNGs under graphs/: the report's charts, one per result name (statistic, the "
+                         "default), one per vector (vector), or none; the report is always written")
+    ex.add_argument("--resources", type=json.loads, metavar="JSON",
+                    help="what the simulator measured, e.g. '{\"peak_sim_ram_bytes\": 1e9, "
+                         "\"sim_wall_seconds\": 42}' (wins over a `time -v` file in RESULTS_DIR)")
     ex.add_argument("--zip", metavar="ZIP", help="also write the archive (with MANIFEST.sha256) to ZIP")
     ex.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ge = sub.add_parser("generate", help="write a synthetic, format-faithful OMNeT++ result set")
@@ -46,18 +53,18 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "export":
-            from .pipeline import parse, stats, write_archive
+            from . import parse, stats, write_archive
             progress = None if args.quiet else _stderr
             stat = _statistics_arg(args.statistics)
             t0 = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="omnetpp-parsed-") as td:
                 p = parse(args.results_dir, td, runconfig=args.runconfig, statistics=stat,
                           progress=progress)
-                s = stats(td, args.out_dir, precision=args.precision, statistics=stat,
-                          progress=progress, graphs=not args.no_graphs)
-            out = {"parse": p, "stats": s, "seconds": round(time.perf_counter() - t0, 3)}
+                s = stats(td, args.out_dir, precision=args.precision, statistics=stat, graphs=args.graphs,
+                          resources=args.resources, progress=progress)
+            out = {"parse": p.as_dict(), "stats": s.as_dict(), "seconds": round(time.perf_counter() - t0, 3)}
             if args.zip:
-                out["archive"] = write_archive(args.out_dir, args.zip)
+                out["archive"] = write_archive(args.out_dir, args.zip).as_dict()
             print(json.dumps(out, indent=1, default=str))
         else:
             from .generate import generate

@@ -74,15 +74,6 @@ def _grid(precision, last_time) -> tuple[float, int]:
     return p, grid_size(last_time, p)
 
 
-def resample_held(held, precision: float, last_time: float, chunk: int = 1 << 20):
-    """The same output as resample() from held(grid times) -> (values, has_value), a lookup of
-    the last sample at or before each grid time: for grids much coarser than the samples."""
-    p, K = _grid(precision, last_time)
-    for k in range(1, K + 1, chunk):
-        g = np.arange(k, min(k + chunk, K + 1), dtype=np.float64) * p
-        yield (g, *held(g))
-
-
 def resample(pieces: Iterable[tuple[np.ndarray, np.ndarray]], precision: float,
              last_time: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield (grid times, values, has_value) in order; pieces are (times, values), time-sorted."""

@@ -54,6 +54,7 @@ class Selection:
         self.kind = "all"
         self.patterns: list[str] = []
         self.ops: list[OpsStatistic] = []
+        self._ops_rows: dict[str, OpsStatistic] = {}
         if spec is None or spec == "all" or spec == ["all"]:
             return
         if isinstance(spec, str):
@@ -78,6 +79,8 @@ class Selection:
         self.ops = load_ops()
         self._ops_names: dict[str, set] = {}
         for s in self.ops:
+            self._ops_rows.setdefault(f"{s.variable}:{s.field}", s)
+            self._ops_rows.setdefault(f"{s.variable}:vector", s)
             for net in s.networks:
                 names = self._ops_names.setdefault(net, set())
                 names.add(f"{s.variable}:{s.field}")
@@ -93,6 +96,11 @@ class Selection:
         network = run.attrs.get("network", "") if run is not None else ""
         names = self._ops_names.get(network)
         return bool(names) and module == network and name in names
+
+    def ops_row(self, name: str) -> OpsStatistic | None:
+        """The OPS statistic a result name stands for (its human name, layer and unit), under the
+        ops preset; None otherwise."""
+        return self._ops_rows.get(name)
 
     def describe(self) -> str:
         if self.kind == "all":

@@ -12,7 +12,7 @@ import os
 import shutil
 import stat
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from omnetpp_results import find_inputs, sha256_file
@@ -154,8 +154,7 @@ def collect(results_dir: str, input_dir: Path, log=print) -> Collected:
     collected = Collected(str(source), str(input_dir))
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        found = [getattr(inputs, f.name) for f in fields(inputs)]  # every kind the engine reads
-        for path in sorted({p for kind in found if isinstance(kind, list) for p in kind}):
+        for path in inputs.files():
             try:
                 done = _collect_one(root, root_fd, path, source, input_dir)
             except BaseException:

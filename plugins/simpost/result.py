@@ -102,27 +102,24 @@ def stage_seconds(figures: list[dict]) -> dict:
     return {f["stage"]: f["seconds"] for f in figures if f and f.get("stage") in STAGES}
 
 
-def resources(declared: dict | None, engine: dict | None, peak_rss_bytes: int, wall_seconds: float) -> dict:
-    """The simulator's figures (the resources Param, then what the engine merged in from a GNU time -v
+def resources(simulator: dict, peak_rss_bytes: int, wall_seconds: float) -> dict:
+    """The simulator's figures as the engine merged them (the resources Param over a GNU time -v
     file) and the post-processing's own peak RSS and wall-clock over every task of the run."""
-    merged = {k: v for k, v in (declared or {}).items() if k in SIMULATOR_RESOURCES}
-    merged.update(engine or {})
+    merged = {k: simulator[k] for k in SIMULATOR_RESOURCES if simulator.get(k) is not None}
     merged["postprocessing_peak_rss_bytes"] = int(peak_rss_bytes)
     merged["postprocessing_wall_seconds"] = round(max(wall_seconds, 0.0), 3)
     return merged
 
 
-def problem_lines(problems: list | None) -> list[str]:
-    """Damaged input the parser skipped, one short line each (file, what, bytes ignored)."""
+def problem_lines(problems: list[dict]) -> list[str]:
+    """Damaged input the engine skipped (its Problem records), one short line each."""
     lines = []
-    for p in problems or []:
-        if isinstance(p, dict):
-            text = f"{Path(str(p.get('file') or '?')).name}: {p.get('message') or 'damaged'}"
-            ignored = p.get("bytes_ignored", p.get("bytes"))
-            if ignored:
-                text += f" ({ignored} bytes ignored)"
-        else:
-            text = str(p)
+    for p in problems:
+        text = f"{Path(p['path']).name}: {p['message']}"
+        if p.get("line"):
+            text += f" (line {p['line']})"
+        if p.get("bytes_ignored"):
+            text += f" ({p['bytes_ignored']} bytes ignored)"
         lines.append(text if len(text) <= 300 else text[:299] + "…")
     if len(lines) > MAX_PROBLEMS:
         lines = lines[:MAX_PROBLEMS - 1] + [f"... and {len(lines) - MAX_PROBLEMS + 1} more"]

@@ -1,0 +1,100 @@
+"""The archive: MANIFEST.sha256 of every file, a streamed zip, and its check after download."""
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ResultsError
+from .record import Record
+
+#: files never stored compressed (already compressed)
+STORED = {".png", ".pdf", ".zip", ".gz", ".xz", ".bz2", ".zst", ".jpg", ".jpeg", ".npy"}
+MANIFEST = "MANIFEST.sha256"
+
+
+@dataclass
+class ArchiveResult(Record):
+    path: str
+    size: int
+    sha256: str
+    files: int
+
+
+def sha256_file(path: Path) -> str:
+    """Streamed in 1 MiB reads: archives and .vec files can be larger than memory."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def write_archive(content_dir, zip_path) -> ArchiveResult:
+    """A streamed zip of everything (ZIP64 when needed) and MANIFEST.sha256 of every file, which is
+    also left in content_dir. Each file is read once: hashed while it is compressed."""
+    root = Path(content_dir)
+    zip_path = Path(zip_path)
+    if not root.is_dir():
+        raise ResultsError("archive content folder does not exist", path=root)
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            if rel == MANIFEST or p.resolve() == zip_path.resolve():
+                continue
+            files.append((rel, p))
+    files.sort()
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = zip_path.with_name(zip_path.name + ".part")
+    lines = []
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6,
+                         allowZip64=True) as zf:
+        for rel, p in files:
+            info = zipfile.ZipInfo.from_file(p, rel)
+            info.compress_type = zipfile.ZIP_STORED if p.suffix.lower() in STORED else zipfile.ZIP_DEFLATED
+            h = hashlib.sha256()
+            with open(p, "rb") as src, zf.open(info, "w") as dst:
+                while chunk := src.read(1 << 20):
+                    h.update(chunk)
+                    dst.write(chunk)
+            lines.append(f"{h.hexdigest()}  {rel}\n")
+        (root / MANIFEST).write_text("".join(lines))
+        zf.write(root / MANIFEST, MANIFEST)
+    os.replace(tmp, zip_path)
+    return ArchiveResult(path=str(zip_path), size=zip_path.stat().st_size,
+                         sha256=sha256_file(zip_path), files=len(files) + 1)
+
+
+def verify_archive(zip_path) -> int:
+    """Check a downloaded archive against its MANIFEST.sha256: every member listed, every digest equal.
+
+    Returns the number of files the manifest covers; any mismatch is a ResultsError naming the member.
+    """
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist()) - {MANIFEST}
+        if len(names) == len(zf.namelist()):
+            raise ResultsError("archive has no MANIFEST.sha256", path=zip_path)
+        listed = {}
+        for line in zf.read(MANIFEST).decode().splitlines():
+            digest, name = line.split(None, 1)
+            listed[name.lstrip("*")] = digest
+        if names != set(listed):
+            raise ResultsError(f"MANIFEST.sha256 does not list exactly the archive's files: "
+                               f"unlisted {sorted(names - set(listed))}, missing {sorted(set(listed) - names)}",
+                               path=zip_path)
+        for name, digest in listed.items():
+            h = hashlib.sha256()
+            with zf.open(name) as member:
+                while chunk := member.read(1 << 20):
+                    h.update(chunk)
+            if h.hexdigest() != digest:
+                raise ResultsError(f"{name} does not match MANIFEST.sha256", path=zip_path)
+    return len(listed)

@@ -1,0 +1,313 @@
+"""What the report draws per result name, across modules (numbers only; graphs.py draws them).
+
+A vector's curve is its samples as recorded when they are few; otherwise one value per time step:
+for state-like vectors the time average of the held value (`interpolationmode` sample-hold, the
+default), for event-like ones (`none`) the mean of the samples in the step, with the min and max
+per step as a band when the chart has one module. A name recorded by a few modules gets one curve
+per module; by more, the envelope over the modules: per step the min, median, max and mean of the
+modules' step values. Vectors arrive one at a time, piece by piece, so memory stays bounded
+whatever their length. Histograms of a name are bars for one module, outlines for a few, and
+their sum for more.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from itertools import groupby
+
+import numpy as np
+
+from .naming import NameInfo, describe
+from .selection import Selection
+from .tables import num, where
+
+MAX_LINES = 8  # modules drawn as lines of their own; more become an envelope
+LINE_COLUMNS = 600  # time columns of a per-vector graph (first/min/max/last per column)
+STEPS = 300  # time steps of a chart
+SUB = 16  # held values per step averaged into a state-like vector's step value
+CELL_BUDGET = 4_000_000  # modules x steps of one envelope (float32): bounds memory
+HIST_BINS = 40  # common bins when a name's histograms have different bins
+
+
+class Envelope:
+    """Per-column first/min/max/last of a time-sorted series fed in pieces: a plot of any length
+    of vector needs at most four points per pixel column. Short series are kept as they are."""
+
+    def __init__(self, t0: float, t1: float, columns: int):
+        self.t0 = t0
+        self.w = columns
+        span = t1 - t0
+        self.scale = columns / span if span > 0 else 0.0
+        self.first = np.full(columns, np.nan)
+        self.last = np.full(columns, np.nan)
+        self.min = np.full(columns, np.inf)
+        self.max = np.full(columns, -np.inf)
+        self.seen = np.zeros(columns, bool)
+        self.raw_t: list | None = []
+        self.raw_v: list | None = []
+        self.raw_n = 0
+
+    def add(self, t: np.ndarray, v: np.ndarray) -> None:
+        if t.size == 0:
+            return
+        if self.raw_t is not None:
+            if self.raw_n + t.size <= 4 * self.w:
+                self.raw_t.append(t.copy())
+                self.raw_v.append(v.copy())
+                self.raw_n += t.size
+                return
+            for rt, rv in zip(self.raw_t, self.raw_v):
+                self._fold(rt, rv)
+            self.raw_t = self.raw_v = None
+        self._fold(t, v)
+
+    def _fold(self, t, v) -> None:
+        col = np.clip(((t - self.t0) * self.scale).astype(np.int64), 0, self.w - 1)
+        starts, ends = _runs(col)
+        c = col[starts]
+        newc = ~self.seen[c]
+        self.first[c[newc]] = v[starts[newc]]
+        self.last[c] = v[ends - 1]
+        self.min[c] = np.fmin(self.min[c], np.fmin.reduceat(v, starts))
+        self.max[c] = np.fmax(self.max[c], np.fmax.reduceat(v, starts))
+        self.seen[c] = True
+
+    def points(self):
+        """(times, values, reduced?) ready to plot."""
+        if self.raw_t is not None:
+            if not self.raw_t:
+                return np.zeros(0), np.zeros(0), False
+            return np.concatenate(self.raw_t), np.concatenate(self.raw_v), False
+        c = np.flatnonzero(self.seen)
+        width = 1.0 / self.scale if self.scale else 0.0
+        x0 = self.t0 + c * width
+        xs = np.stack((x0, x0 + 0.25 * width, x0 + 0.5 * width, x0 + 0.99 * width), axis=1).ravel()
+        ys = np.stack((self.first[c], self.min[c], self.max[c], self.last[c]), axis=1).ravel()
+        return xs, ys, True
+
+
+def _runs(col: np.ndarray):
+    """Starts and ends of the runs of equal values in a non-decreasing index array."""
+    br = np.flatnonzero(col[1:] != col[:-1]) + 1
+    return np.concatenate(([0], br)), np.concatenate((br, [col.size]))
+
+
+def drawstyle(attrs: dict, reduced: bool) -> str:
+    """How OMNeT++ means a vector to be drawn (its interpolationmode); reduced series as lines."""
+    mode = attrs.get("interpolationmode", "sample-hold")
+    if reduced or mode == "linear":
+        return "default"
+    return {"none": "points", "backward-sample-hold": "steps-pre"}.get(mode, "steps-post")
+
+
+@dataclass
+class Line:
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    style: str  # default | steps-post | steps-pre | points
+    low: np.ndarray | None = None  # per-step min and max, when reduced to steps
+    high: np.ndarray | None = None
+
+
+@dataclass
+class Band:
+    """The envelope across modules at each time step."""
+    x: np.ndarray
+    min: np.ndarray
+    median: np.ndarray
+    max: np.ndarray
+    mean: np.ndarray
+
+
+@dataclass
+class Bars:
+    label: str
+    edges: np.ndarray
+    counts: np.ndarray
+
+
+@dataclass
+class Chart:
+    kind: str  # vector | histogram
+    info: NameInfo
+    modules: int
+    note: str
+    lines: list[Line] = field(default_factory=list)
+    band: Band | None = None
+    bars: list[Bars] = field(default_factory=list)
+    enum: dict | None = None  # value -> state name, for the y axis
+    stem: str = ""  # graphs/<stem>.png and the report's anchor
+
+
+# ------------------------------------------------------------------------------- vectors
+class _Steps:
+    """One vector's value per time step (see the module docstring), found with binary searches:
+    only the mean of an event-like vector needs a pass over the samples."""
+
+    def __init__(self, t0: float, t1: float, width: int, held: bool):
+        self.width, self.held = width, held
+        if held:  # the held value at SUB points in each step
+            self.points = t0 + (t1 - t0) * (np.arange(width * SUB) + 0.5) / (width * SUB)
+            self.acc = np.full(width * SUB, np.nan)
+        else:
+            self.starts = t0 + (t1 - t0) * np.arange(width) / width
+            self.acc = np.zeros(width)
+            self.n = np.zeros(width)
+
+    def add(self, t: np.ndarray, v: np.ndarray) -> None:
+        if self.held:
+            idx = np.searchsorted(t, self.points, side="right") - 1
+            hit = idx >= 0
+            self.acc[hit] = v[idx[hit]]
+            return
+        pos = np.searchsorted(t, self.starts, side="left")
+        cnt = np.diff(np.append(pos, t.size))
+        sums = np.add.reduceat(v, np.minimum(pos, t.size - 1))
+        busy = cnt > 0
+        self.acc[busy] += sums[busy]
+        self.n += cnt
+
+    def values(self) -> np.ndarray:
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # steps before the first sample stay nan
+            if self.held:
+                return np.nanmean(self.acc.reshape(self.width, SUB), axis=1)
+            return np.where(self.n > 0, self.acc / np.maximum(self.n, 1), np.nan)
+
+
+class VectorChart:
+    """The chart of one vector name, fed its vectors one at a time: feeder(i) for the i-th."""
+
+    def __init__(self, info: NameInfo, vectors: list, labels: dict):
+        self.info, self.vectors, self.labels = info, vectors, labels
+        self.t0 = min(float(v["first_time"]) for v in vectors)
+        t1 = max(float(v["last_time"]) for v in vectors)
+        self.t1 = t1 if t1 > self.t0 else self.t0 + 1.0
+        self.held = vectors[0]["attrs"].get("interpolationmode", "sample-hold") != "none"
+        self.width = STEPS
+        self.lines: list[Line] = []
+        self.rows = None
+        if len(vectors) > MAX_LINES:
+            self.width = max(50, min(STEPS, CELL_BUDGET // len(vectors)))
+            self.rows = np.full((len(vectors), self.width), np.nan, dtype=np.float32)
+        self.x = self.t0 + (self.t1 - self.t0) * (np.arange(self.width) + 0.5) / self.width
+
+    def feeder(self, i: int):
+        """(add(t, v), done()) for the i-th vector of this name."""
+        vec = self.vectors[i]
+        steps = _Steps(self.t0, self.t1, self.width, self.held)
+        if self.rows is not None:
+            def done():
+                self.rows[i] = steps.values()
+            return steps.add, done
+        env = Envelope(self.t0, self.t1, self.width)
+
+        def add(t, v):
+            steps.add(t, v)
+            env.add(t, v)
+
+        def done():
+            x, y, reduced = env.points()
+            label = where(vec, self.labels)
+            if not reduced:
+                self.lines.append(Line(label, x, y, drawstyle(vec["attrs"], False)))
+                return
+            seen = env.seen
+            self.lines.append(Line(label, self.x, steps.values(), "default",
+                                   np.where(seen, env.min, np.nan), np.where(seen, env.max, np.nan)))
+        return add, done
+
+    def _per_step(self) -> str:
+        what = "time average of the held value" if self.held else "mean of the samples"
+        return f"{what} in each of {self.width} steps of {(self.t1 - self.t0) / self.width:.3g} s"
+
+    def chart(self) -> Chart:
+        n = len(self.vectors)
+        enum = _enum(self.vectors)
+        if self.rows is None:
+            note = f"module {self.lines[0].label}" if n == 1 else f"{n} modules, one curve each"
+            if any(line.low is not None for line in self.lines):
+                note += f"; long vectors as the {self._per_step()}" + (
+                    ", band min to max in the step" if n == 1 else "")
+            return Chart("vector", self.info, n, note, lines=self.lines, enum=enum)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-nan steps stay nan
+            rows = np.where(np.isfinite(self.rows), self.rows, np.nan)
+            band = Band(self.x, np.nanmin(rows, 0), np.nanmedian(rows, 0), np.nanmax(rows, 0),
+                        np.nanmean(rows, 0))
+        note = (f"{n} modules: band min to max across modules, line median, dashed mean; "
+                f"per module the {self._per_step()}")
+        return Chart("vector", self.info, n, note, band=band, enum=enum)
+
+
+def _enum(vectors: list) -> dict | None:
+    """value -> name from the `enum` attribute (e.g. IDLE=0,TRANSMIT=1) when all vectors share it."""
+    spec = {v["attrs"].get("enum") for v in vectors}
+    if len(spec) != 1 or None in spec:
+        return None
+    out = {}
+    for part in spec.pop().split(","):
+        label, _, value = part.partition("=")
+        try:
+            out[float(value)] = label.strip()
+        except ValueError:
+            return None
+    return out or None
+
+
+def vector_charts(vectors: list, labels: dict, sel: Selection) -> list[VectorChart]:
+    """One VectorChart per name of the vectors with data, in name order."""
+    ordered = sorted((v for v in vectors if v["count"]), key=lambda v: v["name"])
+    return [VectorChart(describe(name, items, sel), items, labels)
+            for name, items in ((n, list(g)) for n, g in groupby(ordered, key=lambda v: v["name"]))]
+
+
+# ---------------------------------------------------------------------------- histograms
+def histogram_charts(statistics: list, labels: dict, sel: Selection) -> list[Chart]:
+    """One chart per histogram name with counts; bins as recorded (under/overflow noted)."""
+    out = []
+    hists = sorted((s for s in statistics if s["bins"]), key=lambda s: s["name"])
+    for name, group in groupby(hists, key=lambda s: s["name"]):
+        items = list(group)
+        bars, under, over = [], 0.0, 0.0
+        for s in items:
+            edges = np.array([num(e) for e, _ in s["bins"]])
+            counts = np.array([num(c) for _, c in s["bins"]])
+            first = 1 if edges[0] == -math.inf else 0  # the underflow bin, from -inf
+            if counts.size - first < 2 or not np.nansum(counts) > 0:
+                continue
+            under += counts[:first].sum()
+            over += counts[-1]  # the last bin runs to +inf
+            bars.append(Bars(where(s, labels), edges[first:], counts[first:-1]))
+        if not bars:
+            continue
+        n = len(bars)
+        note = f"module {bars[0].label}" if n == 1 else f"{n} modules" + (
+            "" if n <= MAX_LINES else ", counts summed")
+        if n > MAX_LINES:
+            bars, how = _summed(bars)
+            note += how
+        if under or over:
+            note += f"; outside the bins: {under:g} below, {over:g} above"
+        out.append(Chart("histogram", describe(name, items, sel), n, note, bars=bars))
+    return out
+
+
+def _summed(bars: list[Bars]) -> tuple[list[Bars], str]:
+    """The modules' histograms added up: bin by bin when they share their bins, else onto common
+    bins, each module's counts spread evenly over its own bins (so the totals are kept)."""
+    first = bars[0].edges
+    if all(b.edges.shape == first.shape and np.array_equal(b.edges, first) for b in bars):
+        return [Bars("all modules", first, np.sum([b.counts for b in bars], axis=0))], ""
+    lo = min(float(b.edges[0]) for b in bars)
+    hi = max(float(b.edges[-1]) for b in bars)
+    finest = min(float(np.min(np.diff(b.edges))) for b in bars)
+    n = max(1, min(HIST_BINS, int(round((hi - lo) / finest)) if finest > 0 else HIST_BINS))
+    edges = np.linspace(lo, hi, n + 1)
+    counts = np.zeros(n)
+    for b in bars:
+        cum = np.concatenate(([0.0], np.cumsum(np.nan_to_num(b.counts))))
+        counts += np.diff(np.interp(edges, b.edges, cum))
+    return [Bars("all modules", edges, counts)], f" onto {n} common bins (each module's counts spread over its bins)"

@@ -1,0 +1,87 @@
+"""Figures as a person reads them, the same in INFO.txt, report.html and report.pdf."""
+from __future__ import annotations
+
+import math
+
+from .contents import Contents
+from .runfigures import RunFigures
+from .textfmt import fmt
+
+NONE = "–"
+MIB = 1 << 20
+
+
+def number(x) -> str:
+    """Counts in full, other numbers to 6 significant digits; nan/inf as OMNeT++ writes them."""
+    if x is None:
+        return NONE
+    if isinstance(x, (bool, int)):
+        return str(x)
+    x = float(x)
+    if not math.isfinite(x) or (x == int(x) and abs(x) < 1e15):
+        return fmt(x)
+    return f"{x:.6g}"
+
+
+def seconds(x) -> str:
+    return NONE if x is None else f"{number(x)} s"
+
+
+def mib(nbytes) -> str:
+    return NONE if nbytes is None else f"{nbytes / MIB:.1f} MiB"
+
+
+def figures_of(contents: Contents, run) -> RunFigures | None:
+    """The Cmdenv/resources row of a run: by run id, else by config and run number, else the
+    only row when there is one run."""
+    rows = contents.figures
+    for r in rows:
+        if r.run_id and r.run_id == run.run_id:
+            return r
+    for r in rows:
+        if r.config and r.config == run.attrs.get("configname") and \
+                str(r.run_number) == run.attrs.get("runnumber"):
+            return r
+    return rows[0] if len(rows) == 1 and len(contents.runs) == 1 else None
+
+
+def run_facts(contents: Contents, run) -> list[tuple[str, str]]:
+    """(label, text) of one run: what it is, what its log says, what the simulator used."""
+    a = run.attrs
+    limit = next((v for k, v in run.config if k == "sim-time-limit"), None)  # first entry wins
+    f = figures_of(contents, run) or RunFigures()
+    facts = [
+        ("Run id", run.run_id),
+        ("Config", f"{a.get('configname', NONE)}, run #{a.get('runnumber', NONE)}"),
+        ("Network", a.get("network", NONE)),
+        ("Iteration variables", ", ".join(f"{k}={v}" for k, v in run.itervars.items()) or "none"),
+        ("Started", a.get("datetime", NONE)),
+        ("Simulated time", seconds(f.sim_time) + (f" (limit {limit})" if limit else "")),
+        ("Events", number(f.events)),
+        ("Wall time (Cmdenv)", seconds(f.elapsed)),
+        ("Speed", f"{number(f.ev_per_sec)} ev/s, {number(f.simsec_per_sec)} simsec/s, "
+                  f"{number(f.ev_per_simsec)} ev/simsec"),
+        ("Messages created", number(f.messages_created)),
+        ("Messages present at the end", number(f.messages_present)),
+        ("End", f.end or NONE),
+    ]
+    facts += resource_facts(f)
+    return facts
+
+
+def resource_facts(f) -> list[tuple[str, str]]:
+    """The simulator's resources (of a RunFigures row or a Resources), with where they come from."""
+    source = f.resources_source if isinstance(f, RunFigures) else f.source
+
+    def src(key):
+        return f" (from {source[key]})" if key in source else ""
+    return [("Simulator peak RAM", mib(f.peak_sim_ram_bytes) + src("peak_sim_ram_bytes")),
+            ("Simulator peak disk", mib(f.peak_disk_bytes) + src("peak_disk_bytes")),
+            ("Simulator wall time", seconds(f.sim_wall_seconds) + src("sim_wall_seconds"))]
+
+
+def postprocessing_facts(contents: Contents) -> list[tuple[str, str]]:
+    return [("Post-processing time", f"{contents.post_seconds:.2f} s (parse and stats, before the report)"),
+            ("Post-processing peak memory", f"{contents.peak_mb:.0f} MiB"),
+            ("Statistics selected", contents.selection),
+            ("Summarizing precision", f"{contents.precision:g} s")]

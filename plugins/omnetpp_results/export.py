@@ -1,0 +1,312 @@
+"""Export: the parse intermediate becomes the archive's csv/, simrun/, graphs/, INFO.txt and report.
+
+Every vector is read once, piece by piece, and each piece goes to everything that needs it: its
+resampled CSV (and the long-format csv/vectors-resampled.csv), the chart of its result name, and
+its own graph when graphs are per vector.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import charts as charts_
+from .contents import GRAPHS, Contents
+from .errors import ResultsError
+from .info import write_info
+from .naming import run_labels, vector_stems
+from .painter import Painter
+from .parsing import Problem, peak_rss_mb
+from .record import Record
+from .report import write_report
+from .resample import check_total, resample
+from .resources import Resources, from_param
+from .runfigures import RunFigures, run_figures, write_simrun_csv
+from .selection import Selection
+from .store import Parsed
+from .tables import scalar_rows, statistic_rows, vector_rows
+from .textfmt import fmt
+
+ROWS = 1 << 16  # resampled rows formatted at a time
+
+@dataclass
+class StatsResult(Record):
+    runs: list[str]
+    scalars: int
+    statistics: int
+    histogram_bins: int
+    vectors: int
+    empty_vectors: int
+    resampled: int
+    charts: int  # in the report, one per result name
+    graphs: int  # PNG files under graphs/
+    graphs_mode: str
+    precision: float
+    selection: str
+    seconds: float
+    draw_wait_seconds: float  # waiting for the drawing process once the data was done
+    report_seconds: float
+    postprocessing_seconds: float
+    peak_rss_mb: float
+    simrun: RunFigures | None
+    simrun_runs: list[RunFigures] = field(default_factory=list)
+    resources: Resources = field(default_factory=Resources)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Selected:
+    """The parse output and the items the statistics option selects from it."""
+    parsed_dir: Path
+    sel: Selection
+    parsed: Parsed
+    doc: dict
+    labels: dict
+    scalars: list
+    statistics: list
+    vectors: list
+
+
+def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", graphs="statistic",
+          resources=None, progress=None) -> StatsResult:
+    """Write the archive's content into out_dir from parse()'s parsed_dir.
+
+    graphs: "statistic" (the report's charts also as PNGs), "vector" (a PNG per vector) or
+    "none" (False, the former switch, means "none"). resources: what the simulator measured
+    (peak_sim_ram_bytes, peak_disk_bytes, sim_wall_seconds); it wins over a `time -v` file.
+    """
+    t_start = time.perf_counter()
+    precision, graphs, param = _precision(precision), _graphs(graphs), from_param(resources)
+    src = _select(Path(parsed_dir), Selection(statistics))
+    try:  # refused before anything is written
+        check_total(precision, [float(v["last_time"]) for v in src.vectors if v["count"]])
+    except ValueError as e:
+        raise ResultsError(f"cannot resample: {e}") from None
+    out = Path(out_dir)
+    for sub in ("csv/vectors", "simrun"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    c, images, waited = _export(src, out, precision, graphs, param, progress, t_start)
+    t_report = time.perf_counter()
+    write_report(out, c, images)
+    write_info(out / "INFO.txt", c)
+    done = time.perf_counter()
+    return StatsResult(
+        runs=[r.run_id for r in c.runs], scalars=c.scalars, statistics=c.statistics,
+        histogram_bins=c.histogram_bins, vectors=c.vectors, empty_vectors=len(c.empty_vectors),
+        resampled=c.resampled, charts=len(c.charts), graphs=c.graph_files, graphs_mode=graphs,
+        precision=precision, selection=c.selection, seconds=round(done - t_start, 3),
+        draw_wait_seconds=round(waited, 3), report_seconds=round(done - t_report, 3),
+        postprocessing_seconds=round(src.doc.get("parse_seconds", 0.0) + done - t_start, 3),
+        peak_rss_mb=round(max(c.peak_mb, peak_rss_mb()), 1), simrun=c.figures[0], simrun_runs=c.figures,
+        resources=c.resources, problems=c.problems)
+
+
+def _select(parsed_dir: Path, sel: Selection) -> _Selected:
+    parsed = Parsed(parsed_dir)
+    runs_by_id = {r.run_id: r for r in parsed.runs}
+
+    def chosen(items):
+        return [i for i in items if sel(runs_by_id.get(i["run"]), i["module"], i["name"])]
+    return _Selected(parsed_dir, sel, parsed, json.loads((parsed_dir / "parsed.json").read_text()),
+                     run_labels(parsed.runs), chosen(parsed.scalars), chosen(parsed.statistics),
+                     chosen(parsed.vectors))
+
+
+def _export(src: _Selected, out: Path, precision: float, graphs: str, param: Resources, progress,
+            t_start: float) -> tuple[Contents, list[bytes], float]:
+    """csv/ and simrun/ with the charts drawn beside; (what the archive holds, the charts' PNGs,
+    seconds spent waiting for the drawing once the data was done)."""
+    sel, doc = src.sel, src.doc
+    with Painter() as painter:
+        hist = charts_.histogram_charts(src.statistics, src.labels, sel)
+        vpass = _VectorPass(src, precision, out, graphs == "vector", painter, progress)
+        if hist or vpass.names:
+            painter.start()  # its imports run while the tables are written
+        for j, chart in enumerate(hist):
+            painter.chart(("h", j), chart)
+        nbins = _write_tables(src.parsed_dir, out, src)
+        vpass.run()
+        post_seconds = doc.get("parse_seconds", 0.0) + time.perf_counter() - t_start
+        peak = max(doc.get("parse_peak_rss_mb", 0.0), peak_rss_mb())
+        figures, job = run_figures(doc.get("simrun", []), doc.get("time_outputs", []), param, post_seconds, peak)
+        write_simrun_csv(out / "simrun" / "simrun-stats.csv", figures)
+        t_wait = time.perf_counter()
+        pngs = painter.finish()
+        waited = time.perf_counter() - t_wait
+    images = [pngs[i] for i in range(len(vpass.charts))] + [pngs[("h", j)] for j in range(len(hist))]
+    return Contents(
+        results_dir=doc.get("results_dir", ""), runconfig=doc.get("runconfig"), selection=sel.describe(),
+        precision=precision, graphs=graphs, runs=src.parsed.runs, labels=src.labels,
+        files=doc.get("files", []), skipped_files=doc.get("skipped_files", []),
+        has_ini=(out / "omnetpp.ini").is_file(), scalars=len(src.scalars), statistics=len(src.statistics),
+        histogram_bins=nbins, vectors=len(src.vectors), resampled=vpass.resampled,
+        empty_vectors=[v for v in src.vectors if not v["count"]], figures=figures, resources=job,
+        post_seconds=post_seconds, peak_mb=peak, problems=[Problem.from_dict(p) for p in doc.get("problems", [])],
+        scalar_rows=scalar_rows(src.scalars, src.labels, sel),
+        statistic_rows=statistic_rows(src.statistics, src.labels, sel),
+        vector_rows=vector_rows(src.vectors, src.labels, sel), charts=vpass.charts + hist,
+        graph_files=vpass.graphs), images, waited
+
+
+def _write_tables(parsed_dir: Path, out: Path, src: _Selected) -> int:
+    """csv/scalars.csv, csv/statistics.csv, csv/histograms.csv and omnetpp.ini; returns the
+    number of histogram bins."""
+    if (parsed_dir / "omnetpp.ini").is_file():
+        shutil.copyfile(parsed_dir / "omnetpp.ini", out / "omnetpp.ini")
+    _write_scalars(out / "csv" / "scalars.csv", src.scalars)
+    return _write_statistics(out / "csv", src.statistics)
+
+
+def _precision(precision) -> float:
+    try:
+        precision = float(precision)
+    except (TypeError, ValueError):
+        raise ResultsError(f"summarizing precision must be a number, not {precision!r}") from None
+    if not (precision > 0 and math.isfinite(precision)):
+        raise ResultsError(f"summarizing precision must be a positive number of seconds, not {precision!r}")
+    return precision
+
+
+def _graphs(graphs) -> str:
+    if graphs is False:
+        return "none"
+    if graphs not in GRAPHS:
+        raise ResultsError(f"graphs must be one of {', '.join(GRAPHS)}, not {graphs!r}")
+    return graphs
+
+
+def _writer(f):
+    return csv.writer(f, lineterminator="\n")
+
+
+def _write_scalars(path: Path, scalars: list) -> None:
+    with open(path, "w", newline="") as f:
+        w = _writer(f)
+        w.writerow(["run", "module", "name", "value"])
+        w.writerows([s["run"], s["module"], s["name"], s["value"]] for s in scalars)
+
+
+def _write_statistics(csv_dir: Path, statistics: list) -> int:
+    """statistics.csv and histograms.csv; returns the number of histogram bins written."""
+    nbins = 0
+    with open(csv_dir / "statistics.csv", "w", newline="") as f, \
+            open(csv_dir / "histograms.csv", "w", newline="") as fh:
+        w, wh = _writer(f), _writer(fh)
+        w.writerow(["run", "module", "name", "count", "mean", "stddev", "min", "max", "sum"])
+        wh.writerow(["run", "module", "name", "bin_lower", "bin_upper", "count"])
+        for s in statistics:
+            fl = s["fields"]
+            total = fl.get("sum", fl.get("weightedSum", ""))
+            w.writerow([s["run"], s["module"], s["name"], fl.get("count", ""), fl.get("mean", ""),
+                        _stddev(fl), fl.get("min", ""), fl.get("max", ""), total])
+            bins = s["bins"]
+            for i, (edge, cnt) in enumerate(bins):  # first bin: underflow; last: overflow
+                upper = bins[i + 1][0] if i + 1 < len(bins) else "inf"
+                wh.writerow([s["run"], s["module"], s["name"], edge, upper, cnt])
+            nbins += len(bins)
+    return nbins
+
+
+def _stddev(fl: dict) -> str:
+    """Standard deviation as OMNeT++'s tools report it: recomputed from count, sum and sqrsum
+    (opp_scavetool does this; the stddev field in the file can differ in the 14th digit).
+    Weighted statistics and counts below 2 keep the field as written."""
+    try:
+        n = float(fl["count"])
+        total, sq = float(fl["sum"]), float(fl["sqrsum"])
+    except (KeyError, ValueError):
+        return fl.get("stddev", "")
+    if n < 2 or "weights" in fl or not (math.isfinite(total) and math.isfinite(sq)):
+        return fl.get("stddev", "")
+    var = (sq - total * total / n) / (n - 1)
+    return fmt(math.sqrt(var) if var > 0 else 0.0)
+
+
+class _VectorPass:
+    """csv/vectors.csv, then every vector with data read once, name by name; each name's chart
+    (and each vector's graph when asked for) goes to the painter as soon as its data is complete."""
+
+    def __init__(self, src: _Selected, precision: float, out: Path, per_vector_graphs: bool,
+                 painter: Painter, progress):
+        self.parsed, self.vectors, self.precision, self.out = src.parsed, src.vectors, precision, out
+        self.painter, self.progress = painter, progress
+        self.stems = vector_stems(src.vectors, src.labels)
+        self.names = charts_.vector_charts(src.vectors, src.labels, src.sel)
+        self.charts: list[charts_.Chart] = []
+        self.graphs_dir = out / "graphs" if per_vector_graphs else None
+        self.resampled = self.graphs = 0
+
+    def run(self) -> None:
+        self._write_summaries()
+        if self.graphs_dir is not None and self.names:
+            self.graphs_dir.mkdir(exist_ok=True)
+        total = sum(len(c.vectors) for c in self.names)
+        last_note = time.monotonic()
+        with open(self.out / "csv" / "vectors-resampled.csv", "w", newline="") as long:
+            long.write("run,module,name,time,value\n")
+            for name in self.names:
+                axis = name.info.axis()
+                for i, vec in enumerate(name.vectors):
+                    add, finish = name.feeder(i)
+                    self._vector(vec, add, long, axis)
+                    finish()
+                    if self.progress and time.monotonic() - last_note > 2.0:
+                        last_note = time.monotonic()
+                        self.progress(f"stats: {self.resampled} of {total} vectors with data")
+                self.charts.append(name.chart())
+                self.painter.chart(len(self.charts) - 1, self.charts[-1])
+
+    def _write_summaries(self) -> None:
+        with open(self.out / "csv" / "vectors.csv", "w", newline="") as f:
+            w = _writer(f)
+            w.writerow(["run", "module", "name", "count", "mean", "stddev", "min", "max",
+                        "first_time", "last_time", "file"])
+            for v in self.vectors:
+                w.writerow([v["run"], v["module"], v["name"], v["count"], fmt(v["mean"]), fmt(v["stddev"]),
+                            fmt(v["min"]), fmt(v["max"]), fmt(v["first_time"]), fmt(v["last_time"]),
+                            f"vectors/{self.stems[v['key']]}.csv" if v["count"] else ""])
+
+    def _vector(self, vec: dict, add_to_chart, long, axis: str) -> None:
+        env = None
+        if self.graphs_dir is not None:
+            env = charts_.Envelope(float(vec["first_time"]), float(vec["last_time"]), charts_.LINE_COLUMNS)
+
+        def pieces():
+            for t, v in self.parsed.pieces(vec["key"]):
+                add_to_chart(t, v)
+                if env is not None:
+                    env.add(t, v)
+                yield t, v
+
+        stem = self.stems[vec["key"]]
+        prefix = _csv_line([vec["run"], vec["module"], vec["name"]])[:-1] + ","
+        feed = pieces()
+        try:
+            with open(self.out / "csv" / "vectors" / f"{stem}.csv", "w") as f:
+                f.write("time,value\n")
+                for g, vals, has in resample(feed, self.precision, float(vec["last_time"])):
+                    for a in range(0, g.size, ROWS):  # bounded text in memory, whatever the grid
+                        rows = [f"{gt:.15g},{fmt(x) if h else ''}\n" for gt, x, h in
+                                zip(g[a:a + ROWS].tolist(), vals[a:a + ROWS].tolist(), has[a:a + ROWS].tolist())]
+                        f.write("".join(rows))
+                        long.write("".join(prefix + r for r in rows))
+        except ValueError as e:
+            raise ResultsError(f"cannot resample {vec['module']} {vec['name']}: {e}") from None
+        deque(feed, maxlen=0)  # the chart and the graph see every sample, whatever resample read
+        self.resampled += 1
+        if env is not None:
+            self.painter.vector(self.graphs_dir / f"{stem}.png", vec, env.points(), axis)
+            self.graphs += 1
+
+
+def _csv_line(cells: list) -> str:
+    """One CSV line (quoted as the csv module quotes), for rows written as text."""
+    buf = io.StringIO()
+    _writer(buf).writerow(cells)
+    return buf.getvalue()

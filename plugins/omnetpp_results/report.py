@@ -1,0 +1,190 @@
+"""The report: report.html, one self-contained page (inline CSS, charts as data: PNGs, no script,
+nothing fetched), and report.pdf with the same content for printing (report_pdf.py).
+
+Everything taken from result files is escaped: module names, result names, titles and attribute
+values are data, never markup.
+"""
+from __future__ import annotations
+
+import base64
+from html import escape
+from pathlib import Path
+
+from . import display
+from .charts import Chart
+from .contents import Contents
+from .naming import safe, unique_stems
+from .report_pdf import write_pdf
+from .tables import COLUMNS, NameRow
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d2330;
+margin:0;background:#f4f5f7}
+main{max-width:1080px;margin:0 auto;padding:12px 20px 40px}
+header{background:#1d2a44;color:#fff;padding:18px 20px}
+header .in{max-width:1080px;margin:0 auto}
+h1{font-size:22px;margin:0 0 4px}
+header p{margin:0;color:#c9d2e3}
+nav{margin-top:10px}nav a{color:#fff;margin-right:14px;text-decoration:none;border-bottom:1px dotted #8fa3c8}
+h2{font-size:18px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #d5dae3}
+h3{font-size:15px;margin:18px 0 6px}
+section{background:#fff;border:1px solid #e1e4ea;border-radius:6px;padding:4px 18px 16px;margin-top:18px}
+table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0 4px}
+th,td{padding:3px 8px;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top}
+th{background:#f0f2f6;font-weight:600;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.mod{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px;overflow-wrap:anywhere}
+td.name{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
+table.facts{width:auto;min-width:60%}table.facts th{text-align:left;background:none;font-weight:500;color:#4a5468}
+.runs{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:10px}
+figure{margin:16px 0;break-inside:avoid}
+figure img{width:100%;height:auto;border:1px solid #e1e4ea;border-radius:4px}
+figcaption{font-size:12px;color:#4a5468}
+.warn{border-color:#e0b252;background:#fff8e6}.warn h2{border-color:#e0b252}
+.muted{color:#6b7385}
+details{margin:8px 0}summary{cursor:pointer;color:#2a4d8f}
+"""
+
+
+def write_report(out_dir: Path, c: Contents, images: list[bytes]) -> None:
+    """report.html and report.pdf into out_dir from the charts' PNGs (in the order of c.charts);
+    with graphs "statistic" the PNGs also as graphs/<result name>.png (counted in c.graph_files)."""
+    stems = unique_stems([safe(ch.info.name) for ch in c.charts])
+    for chart, stem, data in zip(c.charts, stems, images):
+        chart.stem = stem
+        if c.graphs == "statistic":
+            (out_dir / "graphs").mkdir(exist_ok=True)
+            (out_dir / "graphs" / f"{stem}.png").write_bytes(data)
+            c.graph_files += 1
+    (out_dir / "report.html").write_text(_html(c, images), encoding="utf-8")
+    write_pdf(out_dir / "report.pdf", c, images)
+
+
+def _html(c: Contents, images: list[bytes]) -> str:
+    vec_charts = [(ch, img) for ch, img in zip(c.charts, images) if ch.kind == "vector"]
+    hist_charts = [(ch, img) for ch, img in zip(c.charts, images) if ch.kind == "histogram"]
+    nav = [("run", "Run"), ("vectors", "Vectors"), ("scalars", "Scalars"),
+           ("statistics", "Statistics and histograms"), ("files", "Files")]
+    if c.problems:
+        nav.insert(0, ("warnings", f"Warnings ({len(c.problems)})"))
+    parts = [
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(c.title())}: simulation report</title><style>{CSS}</style></head><body>",
+        f'<header><div class="in"><h1>{escape(c.title())}</h1>',
+        f"<p>OMNeT++ results post-processed by simpost · {len(c.runs)} run{'s' if len(c.runs) != 1 else ''}"
+        f" · statistics: {escape(c.selection)}</p>",
+        "<nav>" + "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in nav) + "</nav></div></header><main>",
+        _warnings(c), _run_section(c),
+        _section("vectors", "Vectors", _vectors_intro(c), _names_table("vector-table", c.vector_rows, "vector"),
+                 *(_figure(ch, img) for ch, img in vec_charts), _empty_list(c)),
+        _section("scalars", "Scalars", _names_table("scalar-table", c.scalar_rows, "scalar")),
+        _section("statistics", "Statistics and histograms",
+                 _names_table("statistic-table", c.statistic_rows, "statistic"),
+                 *(_figure(ch, img) for ch, img in hist_charts)),
+        _files_section(c), "</main></body></html>\n"]
+    return "\n".join(p for p in parts if p)
+
+
+def _section(anchor: str, title: str, *body: str, cls: str = "") -> str:
+    klass = f' class="{cls}"' if cls else ""
+    return f'<section id="{anchor}"{klass}><h2>{escape(title)}</h2>\n' + "\n".join(b for b in body if b) + "</section>"
+
+
+def _facts(rows: list[tuple[str, str]], css: str = "facts") -> str:
+    return f'<table class="{css}">' + "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _warnings(c: Contents) -> str:
+    if not c.problems:
+        return ""
+    rows = "".join(
+        f'<tr><td class="mod">{escape(Path(p.path).name)}</td><td class="num">{escape(display.number(p.line))}</td>'
+        f"<td>{escape(p.message)}</td><td class=\"num\">{p.bytes_ignored}</td>"
+        f"<td>{'skipped as corrupt' if p.skipped else 'read, damaged parts left out'}</td></tr>"
+        for p in c.problems)
+    return _section("warnings", f"Warnings ({len(c.problems)})",
+                    "<p>Some input was damaged; these results leave the damaged parts out.</p>",
+                    "<table><tr><th>File</th><th>Line</th><th>Problem</th><th>Bytes ignored</th><th>File</th></tr>"
+                    + rows + "</table>", cls="warn")
+
+
+def _run_section(c: Contents) -> str:
+    cards = "".join(f'<div class="run" data-run="{escape(r.run_id)}">{_facts(display.run_facts(c, r))}</div>'
+                    for r in c.runs)
+    job = display.postprocessing_facts(c) + ([] if len(c.runs) < 2 else
+                                            [(f"Whole job: {k.lower()}", v) for k, v in display.resource_facts(c.resources)])
+    return _section("run", "Run" if len(c.runs) == 1 else f"Runs ({len(c.runs)})",
+                    f'<div class="runs">{cards}</div>', "<h3>Post-processing</h3>", _facts(job))
+
+
+def _vectors_intro(c: Contents) -> str:
+    with_data = c.vectors - len(c.empty_vectors)
+    return (f'<p class="muted">{c.vectors} vectors, {with_data} with data, of {len(c.vector_rows)} result names. '
+            "One chart per result name across all modules recording it. Resampled every "
+            f"{c.precision:g} s in csv/vectors/ and csv/vectors-resampled.csv.</p>")
+
+
+
+
+def _names_table(table_id: str, rows: list[NameRow], kind: str) -> str:
+    if not rows:
+        return f'<p class="muted">No {kind}s selected.</p>'
+    layer = any(r.layer for r in rows)
+    head = "<tr><th>Name</th><th>Title</th><th>Unit</th>" + ("<th>Layer</th>" if layer else "") + \
+        "".join(f"<th>{h}</th>" for h, _ in COLUMNS[kind]) + "</tr>"
+    body = []
+    for r in rows:
+        cells = [f'<td class="name">{escape(r.name)}</td><td>{escape(r.title)}</td><td>{escape(r.unit)}</td>']
+        if layer:
+            cells.append(f"<td>{escape(r.layer)}</td>")
+        for _, key in COLUMNS[kind]:
+            v = getattr(r, key)
+            if key.endswith("_at"):
+                cells.append(f'<td class="mod" data-col="{key}">{_breakable(v)}</td>')
+                continue
+            text = display.number(v)
+            if key == "values" and r.values != r.modules:
+                text += f" of {r.modules}"
+            full = "" if v is None else f' title="{escape(repr(v))}"'
+            cells.append(f'<td class="num" data-col="{key}"{full}>{escape(text)}</td>')
+        body.append(f'<tr data-name="{escape(r.name)}">' + "".join(cells) + "</tr>")
+    return f'<table id="{table_id}">{head}{"".join(body)}</table>'
+
+
+def _breakable(module: str) -> str:
+    """A module path, escaped, that a narrow column may break after its dots."""
+    return "<wbr>".join(escape(part) + "." for part in module.split(".")[:-1]) + escape(module.split(".")[-1])
+
+
+def _figure(chart: Chart, png: bytes) -> str:
+    info = chart.info
+    alt = f"chart of {info.name} across {chart.modules} module{'s' if chart.modules != 1 else ''}"
+    alt = f"{info.heading()}: {alt}; {chart.note}"
+    return (f'<figure id="chart-{escape(chart.stem)}" data-name="{escape(info.name)}">'
+            f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+            "</figure>")
+
+
+def _empty_list(c: Contents) -> str:
+    if not c.empty_vectors:
+        return ""
+    items = "".join(f'<li><span class="mod">{escape(v["module"])}</span> {escape(v["name"])}</li>'
+                    for v in c.empty_vectors[:500])
+    more = f"<li>… and {len(c.empty_vectors) - 500} more (csv/vectors.csv, count 0)</li>" \
+        if len(c.empty_vectors) > 500 else ""
+    return (f"<details><summary>{len(c.empty_vectors)} vectors declared without data</summary>"
+            f"<ul>{items}{more}</ul></details>")
+
+
+def _files_section(c: Contents) -> str:
+    rows = [(Path(f["path"]).name, f"{f['format']}, {f['bytes']:,} bytes"
+             + (f", index {f['index']}" if f.get("index") else "")) for f in c.files]
+    rows += [(Path(s).name, "skipped: other config") for s in c.skipped_files]
+    graphs = {"statistic": "graphs/ holds these charts as PNG files.",
+              "vector": "graphs/ holds one PNG per vector.", "none": "No graphs/ folder (graphs: none)."}
+    return _section("files", "Files", _facts(rows),
+                    f'<p class="muted">Config {escape(c.runconfig or "all in the folder")}. '
+                    "The numbers behind this page are in csv/ "
+                    f"(full precision) and simrun/simrun-stats.csv. {graphs[c.graphs]}</p>")
