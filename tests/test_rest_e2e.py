@@ -330,9 +330,12 @@ def test_resources_and_a_time_file_are_reported_in_all_four_places(world, monkey
     ram, wall = 12524 * 1024, 0.04
     assert (res.get("peak_sim_ram_bytes"), res.get("sim_wall_seconds")) == (ram, wall), res
     assert "<td>peak sim ram bytes</td><td>12,824,576 (12.2 MiB)</td>" in mail
-    for member in ("simrun/simrun-stats.csv", "report.html"):
-        text = archive_member(link, member)
-        assert all(_shows(text, n) for n in (5e9, ram, wall)), member
+    csv_text = archive_member(link, "simrun/simrun-stats.csv")
+    assert all(_shows(csv_text, n) for n in (5e9, ram, wall))
+    report = archive_member(link, "report.html")  # for people: bytes in MiB, with where each came from
+    for shown in (f"{5e9 / 2**20:.1f} MiB (from param)", f"{ram / 2**20:.1f} MiB (from run0.time.txt)",
+                  f"{wall} s (from run0.time.txt)"):
+        assert shown in report, shown
 
 
 def test_run_timeout_fails_the_run_with_one_failure_mail_and_callback(world):
