@@ -19,8 +19,9 @@ from pathlib import Path
 
 import requests
 
-OPTS = {"max_size", "min_free", "purge_interval", "session_ttl", "idle_timeout", "public_url", "root_path",
-        "log_level"}
+OPTS = {"max_size", "min_free", "purge_interval", "session_ttl", "idle_timeout", "header_timeout",
+        "keep_alive_timeout", "max_connections", "max_header_bytes", "forwarded_allow_ips", "public_url",
+        "root_path", "log_level"}
 
 
 class LocalCloudServer:

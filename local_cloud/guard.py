@@ -1,0 +1,128 @@
+"""Connections that send no request are closed: header timeout, header size cap, connection cap.
+
+uvicorn bounds a keep-alive connection between requests (`timeout_keep_alive`) and the number of
+requests running (`limit_concurrency`, answered 503), and with h11 the header size
+(`h11_max_incomplete_event_size`), but nothing bounds a connection that never finishes its
+request header, or one that sends nothing at all. Those are what a slowloris attack or a
+port scanner leaves behind, each holding a file descriptor. This protocol, uvicorn's httptools one
+plus three rules, closes them:
+
+- a connection must complete each request header within `header_timeout` seconds of opening
+  (or of the previous response);
+- the request line and headers must fit in `max_header_bytes` (else 431);
+- at most `max_connections` are open; a connection beyond that makes room by closing the one
+  that has waited longest without sending a complete header. Only when every connection is in
+  a request does the newcomer get uvicorn's 503 (limit_concurrency = max_connections + 1).
+
+Closures are logged as one summary line per LOG_EVERY seconds, so a flood cannot flood the log.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("local_cloud")
+LOG_EVERY = 5.0
+
+
+class _Closures:
+    """Counts connections closed by the guard and logs them in summaries."""
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+        self.last_log = 0.0
+
+    def note(self, reason: str, client) -> None:
+        self.counts[reason] += 1
+        now = time.monotonic()
+        if now - self.last_log >= LOG_EVERY:
+            self.last_log = now
+            summary = ", ".join(f"{n} {why}" for why, n in self.counts.items())
+            log.warning("closed connection(s) that sent no complete request: %s (latest from %s)",
+                        summary, client[0] if client else "?")
+            self.counts.clear()
+
+
+def guarded_protocol(header_timeout: float, max_header_bytes: int, max_connections: int) -> type:
+    """An HttpToolsProtocol subclass bound to these limits (uvicorn instantiates it per connection)."""
+    waiting: dict = {}  # connection -> time it started waiting for a header; insertion = age order
+    closures = _Closures()
+
+    class GuardedProtocol(HttpToolsProtocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._header_bytes = 0
+            self._header_timer = None
+            self._message_done = True
+            self._await_header()
+            if len(self.connections) > max_connections:
+                oldest = next(iter(waiting))
+                if oldest is not self:
+                    oldest._close_for("evicted to make room for a new connection")
+
+        def _await_header(self) -> None:
+            waiting.pop(self, None)
+            waiting[self] = self.loop.time()
+            self._header_bytes = 0
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._header_timer = self.loop.call_later(header_timeout, self._close_for,
+                                                      f"with no complete header within {header_timeout:g} s")
+
+        def _header_done(self) -> None:
+            waiting.pop(self, None)
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _close_for(self, reason: str) -> None:
+            self._header_done()
+            if not self.transport.is_closing():
+                closures.note(reason, self.client)
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            was_waiting = self in waiting
+            super().data_received(data)  # may complete the header (and carry body bytes after it)
+            if was_waiting and self in waiting and not self.transport.is_closing():
+                self._header_bytes += len(data)
+                if self._header_bytes > max_header_bytes:
+                    self._header_done()
+                    closures.note(f"with a header over {max_header_bytes} bytes", self.client)
+                    self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                         b"content-length: 0\r\nconnection: close\r\n\r\n")
+                    self.transport.close()
+
+        def on_message_begin(self) -> None:
+            self._message_done = False
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self._header_done()
+            super().on_headers_complete()
+
+        # The next request's header is awaited once this request's body has arrived AND its
+        # response is sent (either may come first: an early answer leaves the body streaming).
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._message_done = True
+            if self.cycle is not None and self.cycle.response_complete:
+                self._next_request()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self._message_done:
+                self._next_request()
+
+        def _next_request(self) -> None:
+            if not self.transport.is_closing() and not self.pipeline:
+                self._await_header()
+
+        def connection_lost(self, exc) -> None:
+            self._header_done()
+            super().connection_lost(exc)
+
+    return GuardedProtocol
