@@ -51,7 +51,11 @@ async def create_upload(request: Request, store: StoreDep):
     spec = parse(UploadSpec, await small_json(request))
     sha = spec.sha256 or ""
     sid = secrets.token_urlsafe(18)
-    key = spec.upload_key or (default_key(spec.name, sha) if sha else f"{PENDING}{sid}")
+    # A key starting with "pending/" is provisional (it only finds this session again when the
+    # client repeats the POST); the stored file's key is then name + sha256 as without a key.
+    provisional = spec.upload_key if spec.upload_key and spec.upload_key.startswith(PENDING) else None
+    explicit = None if provisional else spec.upload_key
+    key = explicit or (default_key(spec.name, sha) if sha else provisional or f"{PENDING}{sid}")
     if sha and (row := store.existing(key, spec.name, spec.size, sha)) is not None:
         return JSONResponse({"complete": True, "file": row.record(link_for(request, row.id))}, 200)
     if (s := store.session_by_key(key)) is not None:
