@@ -12,15 +12,20 @@ plus three rules, closes them:
 - the request line and headers must fit in `max_header_bytes` (else 431);
 - at most `max_connections` are open; a connection beyond that makes room by closing the one
   that has waited longest without sending a complete header. Only when every connection is in
-  a request does the newcomer get uvicorn's 503 (limit_concurrency = max_connections + 1).
+  a request does the newcomer get uvicorn's 503 (limit_concurrency = max_connections + 1);
+- a connection we close is aborted if its peer has not taken the unsent data `linger` seconds
+  later (asyncio would otherwise wait for a peer that never reads, descriptor and all).
 
 Closures are logged as one summary line per LOG_EVERY seconds, so a flood cannot flood the log.
 """
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 import time
 from collections import Counter
+from contextlib import suppress
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -46,14 +51,38 @@ class _Closures:
             self.counts.clear()
 
 
-def guarded_protocol(header_timeout: float, max_header_bytes: int, max_connections: int) -> type:
+class _Lingering:
+    """The transport uvicorn sees: close() flushes as usual, then aborts after `linger` seconds."""
+
+    def __init__(self, transport, loop, linger: float):
+        self._transport, self._loop, self._linger = transport, loop, linger
+
+    def close(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.close()
+            self._loop.call_later(self._linger, self._reset)
+
+    def _reset(self) -> None:
+        """Drop what the peer did not take and send RST (SO_LINGER 0): nothing waits for it."""
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None:
+            with suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._transport.abort()
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def guarded_protocol(header_timeout: float, max_header_bytes: int, max_connections: int,
+                     linger: float) -> type:
     """An HttpToolsProtocol subclass bound to these limits (uvicorn instantiates it per connection)."""
     waiting: dict = {}  # connection -> time it started waiting for a header; insertion = age order
     closures = _Closures()
 
     class GuardedProtocol(HttpToolsProtocol):
         def connection_made(self, transport) -> None:
-            super().connection_made(transport)
+            super().connection_made(_Lingering(transport, self.loop, linger))
             self._header_bytes = 0
             self._header_timer = None
             self._message_done = True
@@ -83,6 +112,8 @@ def guarded_protocol(header_timeout: float, max_header_bytes: int, max_connectio
             if not self.transport.is_closing():
                 closures.note(reason, self.client)
                 self.transport.close()
+            # Count it out now, not when asyncio reports it lost: uvicorn's 503 rule counts this set.
+            self.connections.discard(self)
 
         def data_received(self, data: bytes) -> None:
             was_waiting = self in waiting

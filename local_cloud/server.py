@@ -60,7 +60,7 @@ def serve(settings: ServerSettings, *, port_file: str | None = None) -> None:
     log.info("serving %s on http://%s:%d (at most %d connections)", settings.folder, settings.host, real_port, cap)
     config = uvicorn.Config(
         create_app(settings, store), log_level=settings.log_level, root_path=settings.root_path,
-        http=guarded_protocol(settings.header_timeout, settings.max_header_bytes, cap),
+        http=guarded_protocol(settings.header_timeout, settings.max_header_bytes, cap, settings.idle_timeout),
         limit_concurrency=cap + 1,  # the guard keeps at most `cap` open; one more is only told 503
         timeout_keep_alive=settings.keep_alive_timeout,
         access_log=False,  # ours (access.py) leaves out query strings and link ids
