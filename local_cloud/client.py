@@ -297,7 +297,8 @@ class _Upload:
         self.clock = _Clock()
         self.explicit_key = upload_key
         # A provisional key makes a retried POST (answer lost) find its session instead of
-        # opening a second one that would reserve the space again.
+        # opening a second one that would reserve the space again; the stored file's key is
+        # still name + sha256 (the server swaps it once the checksum is known).
         self.spec = {"name": name, "size": self.size, "keep_days": keep_days,
                      "upload_key": upload_key or PROVISIONAL + secrets.token_urlsafe(12)}
         self.hashing = _BackgroundHash(path)
@@ -310,8 +311,6 @@ class _Upload:
 
     def _know_sha(self) -> str:
         self.spec["sha256"] = self.hashing.result()
-        if not self.explicit_key:
-            self.spec.pop("upload_key", None)  # name + sha256 is the key now
         return self.spec["sha256"]
 
     def attempt(self) -> dict:

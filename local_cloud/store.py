@@ -253,22 +253,27 @@ class Store:
     # storing and removing ----------------------------------------------------------------
     def place(self, src: Path, name: str, size: int, sha256: str, key: str, keep_days: float,
               session: str | None = None) -> FileRow:
-        """Durably move a verified, closed temp file into files/ and register it (runs in a thread)."""
+        """Durably register a verified, closed temp file, then move it into files/ (runs in a thread).
+
+        Row first: a crash in between leaves a row without its file (unregistered at the next
+        start, never acknowledged to anyone), so files/ only ever holds registered files and
+        quarantine/ only what a registry restore or a hand edit left there.
+        """
         if self.settings.fsync:
             with open(src, "rb") as fh:
                 os.fsync(fh.fileno())
         file_id = secrets.token_urlsafe(24)  # 192 random bits: the link is the only secret
-        dest = self.files_dir / file_id
-        os.replace(src, dest)
-        if self.settings.fsync:
-            fsync_dir(self.files_dir)
         now = time.time()
         row = FileRow(file_id, name, size, sha256, key, now,
-                      now + keep_days * 86400 if keep_days > 0 else None, 0, dest.stat().st_mtime_ns)
+                      now + keep_days * 86400 if keep_days > 0 else None, 0, src.stat().st_mtime_ns)
         stored = (self.registry.complete_session(session, row) if session
                   else self.registry.add_file(row))
         if stored.id != file_id:  # the same upload key finished first elsewhere: keep one copy
-            unlink(dest)
+            unlink(src)
+            return stored
+        os.replace(src, self.files_dir / file_id)  # a rename keeps the mtime just recorded
+        if self.settings.fsync:
+            fsync_dir(self.files_dir)
         log.info("stored %s (%s, %d bytes)", link_tag(stored.id), stored.name, stored.size)
         return stored
 

@@ -58,7 +58,9 @@ async def create_upload(request: Request, store: StoreDep):
     key = explicit or (default_key(spec.name, sha) if sha else provisional or f"{PENDING}{sid}")
     if sha and (row := store.existing(key, spec.name, spec.size, sha)) is not None:
         return JSONResponse({"complete": True, "file": row.record(link_for(request, row.id))}, 200)
-    if (s := store.session_by_key(key)) is not None:
+    if (s := store.session_by_key(provisional or key)) is None and provisional:
+        s = store.session_by_key(key)
+    if s is not None:
         if (s.name, s.size) != (spec.name, spec.size) or (sha and s.sha256 and s.sha256 != sha):
             raise Refusal(409, "upload key already used by an open upload of different content")
         return JSONResponse(session_body(s, store.offset(s.id)), 200)
