@@ -47,6 +47,8 @@ a.button:hover { background: #1859c4; }
 main { padding: 1rem 2rem 2rem; }
 iframe { width: 100%; height: 78vh; border: 1px solid #d8dbe2; border-radius: 6px; background: #fff; }
 p.note { background: #fff8e1; border: 1px solid #f0d890; padding: .8rem 1rem; border-radius: 6px; }
+p.caption { margin: 0 0 .5rem; color: #5b6375; font-size: .9rem; }
+@media (max-width: 600px) { header, main { padding-left: 1rem; padding-right: 1rem; } }
 """
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 PAGE_HEADERS = {
@@ -120,11 +122,15 @@ def report_chunks(path: Path) -> Iterator[bytes]:
         log.warning("report.html of %s could not be read to the end: %s", link_tag(path.name), type(e).__name__)
 
 
-def _size(n: int) -> str:
+def _short(n: int) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= scale:
-            return f"{n / scale:.1f} {unit} ({n:,} bytes)"
+            return f"{n / scale:.1f} {unit}"
     return f"{n} bytes"
+
+
+def _size(n: int) -> str:
+    return _short(n) if n < 1000 else f"{_short(n)} ({n:,} bytes)"
 
 
 def _when(ts: float | None, now: float) -> str:
@@ -143,7 +149,9 @@ def page(row: FileRow, report: Report | None, now: float | None = None) -> str:
     title = report.title if report and report.title else row.name
     fid = esc(row.id)
     if report:
-        body = (f'<iframe src="{fid}/{REPORT}" sandbox="" referrerpolicy="no-referrer" '
+        body = (f'<p class="caption">The report from the archive ({REPORT}, {_short(report.size)}) &middot; '
+                f'<a href="{fid}/{REPORT}" target="_blank" rel="noopener noreferrer">open it on its own</a></p>'
+                f'<iframe src="{fid}/{REPORT}" sandbox="" referrerpolicy="no-referrer" '
                 f'title="Report of {esc(title)}"></iframe>')
     else:
         body = ('<p class="note">This archive has no <code>report.html</code> to show (it may be older than '
@@ -152,6 +160,7 @@ def page(row: FileRow, report: Report | None, now: float | None = None) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
+<link rel="icon" href="data:,">
 <title>{esc(title)}</title>
 <style>{STYLE}</style></head>
 <body><header>
@@ -172,7 +181,7 @@ def page(row: FileRow, report: Report | None, now: float | None = None) -> str:
 
 def gone_page() -> str:
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Link expired</title><style>{STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Link expired</title><style>{STYLE}</style></head>
 <body><header><h1>This link has expired or does not exist</h1>
 <p>Ask whoever sent it for a new one.</p></header></body></html>
 """
