@@ -367,6 +367,19 @@ class _Upload:
             return self._open()  # finished meanwhile (the POST then returns it) or dropped
         raise _refused(resp)
 
+    def _reporter(self, offset: int) -> Callable[[int], None] | None:
+        """Progress callback for the blocks of one range starting at `offset`."""
+        if not self.progress:
+            return None
+        self.progress(offset, self.size)
+        done = [offset]
+
+        def on_block(n: int) -> None:
+            done[0] += n
+            self.progress(done[0], self.size)
+
+        return on_block
+
     def _send_next(self) -> dict:
         size, offset = self.size, self.sess["offset"]
         if offset >= size:
@@ -376,17 +389,8 @@ class _Upload:
         headers = {"Content-Range": f"bytes {offset}-{end - 1}/{size}"}
         if end == size or self.hashing.done():
             headers["X-Sha256"] = self._know_sha()
-        on_block = None
-        if self.progress:
-            self.progress(offset, size)
-            done = [offset]
-
-            def on_block(n):
-                done[0] += n
-                self.progress(done[0], size)
-
         resp = self._api("PUT", f"/api/uploads/{self.sess['upload_id']}",
-                         data=_Slice(self.path, offset, end, on_block), headers=headers)
+                         data=_Slice(self.path, offset, end, self._reporter(offset)), headers=headers)
         if resp.status_code in (200, 201):
             new = resp.json()
             if new.get("complete") or new["offset"] > offset or new["upload_id"] != self.sess["upload_id"]:

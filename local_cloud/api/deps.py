@@ -10,8 +10,9 @@ from fastapi import Depends, Request
 
 from ..errors import Refusal
 from ..ratelimit import AuthFailures, client_id
+from ..registry import FileRow
 from ..settings import ServerSettings
-from ..store import Store
+from ..store import GONE, Store
 
 log = logging.getLogger("local_cloud")
 
@@ -30,6 +31,21 @@ async def get_settings(request: Request) -> ServerSettings:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
+
+
+def found(value, what: str):
+    """`value`, or 404 saying `what` when it is None."""
+    if value is None:
+        raise Refusal(404, what)
+    return value
+
+
+async def get_live_file(file_id: str, store: StoreDep) -> FileRow:
+    """The file a route's {file_id} names: stored, not expired, not being deleted (else 404)."""
+    return found(store.live_file(file_id), GONE)
+
+
+LiveFile = Annotated[FileRow, Depends(get_live_file)]
 
 
 def _presented_key(request: Request) -> str:

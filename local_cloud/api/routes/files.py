@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse, Response
 
 from ...errors import Refusal, is_disk_full
 from ...redact import link_tag
-from ...store import GONE, default_key
+from ...store import default_key
 from ...streaming import Dropped, pump
-from ..deps import Authenticated, SettingsDep, StoreDep, link_for
+from ..deps import Authenticated, LiveFile, SettingsDep, StoreDep, link_for
 from ..models import OneShotHeaders, checked_name, parse
 
 log = logging.getLogger("local_cloud")
@@ -59,22 +59,13 @@ async def list_files(request: Request, store: StoreDep):
     return [r.record(link_for(request, r.id)) for r in store.live_files()]
 
 
-def _live(store, file_id: str):
-    row = store.live_file(file_id)
-    if row is None:
-        raise Refusal(404, GONE)
-    return row
-
-
 @router.get("/{file_id}")
-async def get_file(file_id: str, request: Request, store: StoreDep):
-    row = _live(store, file_id)
+async def get_file(row: LiveFile, request: Request):
     return row.record(link_for(request, row.id))
 
 
 @router.delete("/{file_id}", status_code=204)
-async def delete_file(file_id: str, store: StoreDep):
-    row = _live(store, file_id)
+async def delete_file(row: LiveFile, store: StoreDep):
     await anyio.to_thread.run_sync(store.remove_file, row)
     log.info("deleted %s (%s)", link_tag(row.id), row.name)
     return Response(status_code=204)

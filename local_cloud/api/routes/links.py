@@ -13,7 +13,7 @@ from ... import share
 from ...errors import Refusal
 from ...registry import FileRow
 from ...store import GONE, Store
-from ..deps import StoreDep
+from ..deps import LiveFile, StoreDep, found
 
 router = APIRouter(prefix="/f")
 GET_HEAD = ["GET", "HEAD"]
@@ -26,13 +26,6 @@ class _FileResponse(FileResponse):
 def content_disposition(name: str) -> str:
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def _live(store: Store, file_id: str) -> FileRow:
-    row = store.live_file(file_id)
-    if row is None:
-        raise Refusal(404, GONE)
-    return row
 
 
 def _wants_page(request: Request) -> bool:
@@ -55,7 +48,7 @@ async def open_link(file_id: str, request: Request, store: StoreDep):
     """The file itself, unless the client asks for HTML by name and no Range: then the page."""
     row = store.live_file(file_id)
     if not _wants_page(request):
-        return _file(store, row or _live(store, file_id), request)
+        return _file(store, found(row, GONE), request)
     if row is None:
         return HTMLResponse(share.gone_page(), 404, headers=share.PAGE_HEADERS)
     path = store.files_dir / row.id
@@ -65,15 +58,14 @@ async def open_link(file_id: str, request: Request, store: StoreDep):
 
 
 @router.api_route("/{file_id}/download", methods=GET_HEAD)
-async def download(file_id: str, request: Request, store: StoreDep):
+async def download(row: LiveFile, request: Request, store: StoreDep):
     """The file, whatever the client accepts (the page's download button)."""
-    return _file(store, _live(store, file_id), request)
+    return _file(store, row, request)
 
 
 @router.api_route("/{file_id}/" + share.REPORT, methods=GET_HEAD)
-async def report(file_id: str, request: Request, store: StoreDep):
+async def report(row: LiveFile, store: StoreDep):
     """The archive's report.html, streamed from the zip, sandboxed; no other member is reachable."""
-    row = _live(store, file_id)
     path = store.files_dir / row.id
     store.servable(row)
     found = await anyio.to_thread.run_sync(share.find_report, path)

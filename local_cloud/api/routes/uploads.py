@@ -17,7 +17,7 @@ from ...errors import Refusal, is_disk_full
 from ...registry import SessionRow, iso
 from ...store import PENDING, Hashing, Store, default_key
 from ...streaming import Dropped, pump
-from ..deps import Authenticated, SettingsDep, StoreDep, link_for
+from ..deps import Authenticated, SettingsDep, StoreDep, found, link_for
 from ..models import RangeHeaders, UploadSpec, parse, small_json
 
 log = logging.getLogger("local_cloud")
@@ -36,10 +36,7 @@ def _at(s: SessionRow, offset: int, status: int = 200, **extra) -> JSONResponse:
 
 
 def _session(store: Store, sid: str) -> SessionRow:
-    s = store.session(sid)
-    if s is None:
-        raise Refusal(404, NO_SESSION)
-    return s
+    return found(store.session(sid), NO_SESSION)
 
 
 def _stored_key(s: SessionRow) -> str:
