@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 import requests
 from test_local_cloud import KEY, auth, poll, rand_file, raw_request, run_cli
 
-from local_cloud.client import LocalCloudClient, sha256_file
+from local_cloud.client import LocalCloudClient, LocalCloudError, sha256_file
 from local_cloud.names import name_problem
 from local_cloud.ratelimit import AuthFailures
 from local_cloud.redact import link_tag
@@ -411,3 +412,47 @@ def test_serve_reports_bad_settings_in_one_line(tmp_path):
                        env={**os.environ, "LOCAL_CLOUD_API_KEY": KEY}, capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert re.search(r"max_size: .*not a size", r.stderr) and KEY not in r.stderr
+
+
+# --- the client's one retry layer and its budget ---------------------------------------------------
+
+def test_client_gives_up_on_a_dead_server_after_its_retry_budget(tmp_path):
+    """A server that accepts and hangs up at once: retried with back-off until the budget is spent."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = [0]
+
+    def hang_up():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted[0] += 1
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    src = rand_file(tmp_path / "a.bin", 1000)
+    client = LocalCloudClient(f"http://127.0.0.1:{listener.getsockname()[1]}", KEY, retry_budget=3)
+    t0 = time.monotonic()
+    with pytest.raises(LocalCloudError) as e:
+        client.upload(src, "a.bin")
+    elapsed = time.monotonic() - t0
+    listener.close()
+    assert e.value.status is None and e.value.transient
+    assert 3 <= elapsed < 3 + 5  # the budget, plus at most one short request; never a retry stack
+    assert 3 <= accepted[0] <= 8  # 0.25-0.5, 0.5-1, 1-2 s waits between attempts
+
+
+def test_client_waits_out_a_429_and_succeeds(lone_server):
+    srv = lone_server
+    while requests.get(srv.url + "/api/files", headers=auth("wrong-" + KEY)).status_code != 429:
+        pass
+    assert LocalCloudClient(srv.url, KEY, retry_budget=30).list() == []  # Retry-After honoured, then served
+
+    def statuses():
+        return [line.split('HTTP/1.1" ')[1].split()[0] for line in srv.log_text().splitlines()
+                if '"GET /api/files HTTP/1.1"' in line]
+
+    poll(lambda: statuses()[-1:] == ["200"], what="the access log line")
+    assert statuses().count("429") == 2  # the loop stopped at its first 429: the other is the client's
+    assert statuses()[-2:] == ["429", "200"]  # refused, waited, served
