@@ -149,7 +149,8 @@ def guarded_protocol(header_timeout: float, max_header_bytes: int, max_connectio
                 self._next_request()
 
         def _next_request(self) -> None:
-            if not self.transport.is_closing() and not self.pipeline:
+            idle = not self.pipeline and (self.cycle is None or self.cycle.response_complete)
+            if idle and not self.transport.is_closing():
                 self._await_header()
 
         def connection_lost(self, exc) -> None:
