@@ -26,6 +26,7 @@ import struct
 import time
 from collections import Counter
 from contextlib import suppress
+from dataclasses import dataclass, field
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -74,87 +75,102 @@ class _Lingering:
         return getattr(self._transport, name)
 
 
+@dataclass
+class _Limits:
+    """One server's limits and the connections still waiting for a header (oldest first)."""
+
+    header_timeout: float
+    max_header_bytes: int
+    max_connections: int
+    linger: float
+    waiting: dict = field(default_factory=dict)  # connection -> None, in the order they started waiting
+    closures: _Closures = field(default_factory=_Closures)
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol plus the rules above; `limits` is bound by guarded_protocol()."""
+
+    limits: _Limits
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(_Lingering(transport, self.loop, self.limits.linger))
+        self._header_bytes = 0
+        self._header_timer = None
+        self._message_done = True
+        self._await_header()
+        if len(self.connections) > self.limits.max_connections:
+            oldest = next(iter(self.limits.waiting))
+            if oldest is not self:
+                oldest._close_for("evicted to make room for a new connection")
+
+    def _await_header(self) -> None:
+        self.limits.waiting.pop(self, None)
+        self.limits.waiting[self] = None
+        self._header_bytes = 0
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        self._header_timer = self.loop.call_later(self.limits.header_timeout, self._close_for,
+                                                  f"with no complete header within {self.limits.header_timeout:g} s")
+
+    def _header_done(self) -> None:
+        self.limits.waiting.pop(self, None)
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _close_for(self, reason: str) -> None:
+        self._header_done()
+        if not self.transport.is_closing():
+            self.limits.closures.note(reason, self.client)
+            self.transport.close()
+        # Count it out now, not when asyncio reports it lost: uvicorn's 503 rule counts this set.
+        self.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        was_waiting = self in self.limits.waiting
+        super().data_received(data)  # may complete the header (and carry body bytes after it)
+        if was_waiting and self in self.limits.waiting and not self.transport.is_closing():
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.max_header_bytes:
+                self._header_done()
+                self.limits.closures.note(f"with a header over {self.limits.max_header_bytes} bytes", self.client)
+                self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                     b"content-length: 0\r\nconnection: close\r\n\r\n")
+                self.transport.close()
+
+    def on_message_begin(self) -> None:
+        self._message_done = False
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._header_done()
+        super().on_headers_complete()
+
+    # The next request's header is awaited once this request's body has arrived AND its
+    # response is sent (either may come first: an early answer leaves the body streaming).
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._message_done = True
+        if self.cycle is not None and self.cycle.response_complete:
+            self._next_request()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._message_done:
+            self._next_request()
+
+    def _next_request(self) -> None:
+        idle = not self.pipeline and (self.cycle is None or self.cycle.response_complete)
+        if idle and not self.transport.is_closing():
+            self._await_header()
+
+    def connection_lost(self, exc) -> None:
+        self._header_done()
+        super().connection_lost(exc)
+
+
 def guarded_protocol(header_timeout: float, max_header_bytes: int, max_connections: int,
                      linger: float) -> type:
-    """An HttpToolsProtocol subclass bound to these limits (uvicorn instantiates it per connection)."""
-    waiting: dict = {}  # connection -> time it started waiting for a header; insertion = age order
-    closures = _Closures()
-
-    class GuardedProtocol(HttpToolsProtocol):
-        def connection_made(self, transport) -> None:
-            super().connection_made(_Lingering(transport, self.loop, linger))
-            self._header_bytes = 0
-            self._header_timer = None
-            self._message_done = True
-            self._await_header()
-            if len(self.connections) > max_connections:
-                oldest = next(iter(waiting))
-                if oldest is not self:
-                    oldest._close_for("evicted to make room for a new connection")
-
-        def _await_header(self) -> None:
-            waiting.pop(self, None)
-            waiting[self] = self.loop.time()
-            self._header_bytes = 0
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-            self._header_timer = self.loop.call_later(header_timeout, self._close_for,
-                                                      f"with no complete header within {header_timeout:g} s")
-
-        def _header_done(self) -> None:
-            waiting.pop(self, None)
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _close_for(self, reason: str) -> None:
-            self._header_done()
-            if not self.transport.is_closing():
-                closures.note(reason, self.client)
-                self.transport.close()
-            # Count it out now, not when asyncio reports it lost: uvicorn's 503 rule counts this set.
-            self.connections.discard(self)
-
-        def data_received(self, data: bytes) -> None:
-            was_waiting = self in waiting
-            super().data_received(data)  # may complete the header (and carry body bytes after it)
-            if was_waiting and self in waiting and not self.transport.is_closing():
-                self._header_bytes += len(data)
-                if self._header_bytes > max_header_bytes:
-                    self._header_done()
-                    closures.note(f"with a header over {max_header_bytes} bytes", self.client)
-                    self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                                         b"content-length: 0\r\nconnection: close\r\n\r\n")
-                    self.transport.close()
-
-        def on_message_begin(self) -> None:
-            self._message_done = False
-            super().on_message_begin()
-
-        def on_headers_complete(self) -> None:
-            self._header_done()
-            super().on_headers_complete()
-
-        # The next request's header is awaited once this request's body has arrived AND its
-        # response is sent (either may come first: an early answer leaves the body streaming).
-        def on_message_complete(self) -> None:
-            super().on_message_complete()
-            self._message_done = True
-            if self.cycle is not None and self.cycle.response_complete:
-                self._next_request()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if self._message_done:
-                self._next_request()
-
-        def _next_request(self) -> None:
-            idle = not self.pipeline and (self.cycle is None or self.cycle.response_complete)
-            if idle and not self.transport.is_closing():
-                self._await_header()
-
-        def connection_lost(self, exc) -> None:
-            self._header_done()
-            super().connection_lost(exc)
-
-    return GuardedProtocol
+    """The protocol class uvicorn instantiates per connection, bound to these limits."""
+    limits = _Limits(header_timeout, max_header_bytes, max_connections, linger)
+    return type("GuardedProtocol", (GuardedProtocol,), {"limits": limits})
