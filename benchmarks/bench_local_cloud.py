@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from local_cloud.__main__ import parse_size  # noqa: E402
+from local_cloud.settings import parse_size  # noqa: E402
 from local_cloud.client import LocalCloudClient, sha256_file  # noqa: E402
 from local_cloud.testing import LocalCloudServer  # noqa: E402
 

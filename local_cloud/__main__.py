@@ -1,7 +1,8 @@
 """Command line: `serve` runs the server; `upload`, `list`, `delete`, `download` talk to one.
 
 Every server option can also come from a LOCAL_CLOUD_* environment variable (what systemd and
-docker-compose use); the API key never comes from argv for `serve`, so it stays out of `ps`.
+docker-compose use; see settings.py); the API key never comes from argv for `serve`, so it
+stays out of `ps`.
 """
 from __future__ import annotations
 
@@ -11,19 +12,6 @@ import os
 import sys
 import time
 from pathlib import Path
-
-UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
-def parse_size(text: str) -> int:
-    """'500M', '10G', '1048576' -> bytes (binary units)."""
-    t = str(text).strip().upper().removesuffix("B").removesuffix("I")
-    unit = t[-1:] if t[-1:] in UNITS and not t[-1:].isdigit() else ""
-    try:
-        return int(float(t[: len(t) - len(unit)]) * UNITS[unit])
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
-
 
 def _env(name: str, default=None):
     return os.environ.get(f"LOCAL_CLOUD_{name}", default)
@@ -65,25 +53,19 @@ def _client(args):
 
 
 def cmd_serve(args) -> int:
-    from .server import Settings, serve
+    from pydantic import ValidationError
 
-    key = os.environ.get("LOCAL_CLOUD_API_KEY", "")
-    key_file = args.api_key_file
-    if key_file:
-        key = Path(key_file).read_text().strip()
-    if len(key) < 16:
-        sys.exit("error: an API key of at least 16 characters is required "
-                 "(LOCAL_CLOUD_API_KEY or --api-key-file / LOCAL_CLOUD_API_KEY_FILE)")
-    if not args.folder:
-        sys.exit("error: --folder (or LOCAL_CLOUD_FOLDER) is required")
-    folder = Path(args.folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = Settings(folder=folder, api_key=key, max_size=args.max_size, min_free=args.min_free,
-                        purge_interval=args.purge_interval, session_ttl=args.session_ttl * 3600,
-                        idle_timeout=args.idle_timeout, public_url=args.public_url or None,
-                        fsync=not args.no_fsync)
-    serve(settings, args.host, args.port, port_file=args.port_file, log_level=args.log_level,
-          root_path=args.root_path)
+    from .server import serve
+    from .settings import ServerSettings
+
+    given = {k: v for k, v in vars(args).items() if k in ServerSettings.model_fields and v is not None}
+    try:
+        settings = ServerSettings(**given)  # the rest from LOCAL_CLOUD_* variables
+    except ValidationError as e:
+        problems = [(f"{'.'.join(map(str, err['loc']))}: " if err["loc"] else "") + err["msg"].removeprefix("Value error, ")
+                    for err in e.errors(include_url=False, include_input=False)]
+        sys.exit("error: " + "; ".join(problems))
+    serve(settings, port_file=args.port_file)
     return 0
 
 
@@ -101,12 +83,14 @@ def cmd_upload(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from .redact import link_tag
+
     rows = _client(args).list()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    for r in rows:
-        print(f"{r['id']}  {r['size']:>14}  {r['uploaded_at']}  {r['expires_at'] or 'never':<20}  "
+    for r in rows:  # the tag is how the server's log names the file (it never logs ids)
+        print(f"{r['id']}  {link_tag(r['id'])}  {r['size']:>14}  {r['uploaded_at']}  {r['expires_at'] or 'never':<20}  "
               f"{r['downloads']:>5}  {r['name']}")
     return 0
 
@@ -135,21 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="local-cloud", description="self-hosted file server for simpost")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    s = sub.add_parser("serve", help="run the server")
-    s.add_argument("--folder", default=_env("FOLDER"), help="storage folder [LOCAL_CLOUD_FOLDER]")
-    s.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="[LOCAL_CLOUD_HOST] default 127.0.0.1")
-    s.add_argument("--port", type=int, default=int(_env("PORT", "8600")), help="0 = any free port [LOCAL_CLOUD_PORT] default 8600")
-    s.add_argument("--api-key-file", default=_env("API_KEY_FILE"), help="file holding the API key [LOCAL_CLOUD_API_KEY_FILE]; else LOCAL_CLOUD_API_KEY")
-    s.add_argument("--max-size", type=parse_size, default=parse_size(_env("MAX_SIZE", "50G")), help="largest upload [LOCAL_CLOUD_MAX_SIZE] default 50G")
-    s.add_argument("--min-free", type=parse_size, default=parse_size(_env("MIN_FREE", "64M")), help="disk kept free [LOCAL_CLOUD_MIN_FREE] default 64M")
-    s.add_argument("--purge-interval", type=float, default=float(_env("PURGE_INTERVAL", "600")), help="seconds between expiry purges [LOCAL_CLOUD_PURGE_INTERVAL]")
-    s.add_argument("--session-ttl", type=float, default=float(_env("SESSION_TTL", "24")), help="hours an idle resumable upload is kept [LOCAL_CLOUD_SESSION_TTL]")
-    s.add_argument("--idle-timeout", type=float, default=float(_env("IDLE_TIMEOUT", "120")), help="seconds a stalled upload body is waited for [LOCAL_CLOUD_IDLE_TIMEOUT]")
-    s.add_argument("--public-url", default=_env("PUBLIC_URL", ""), help="base of the links handed out [LOCAL_CLOUD_PUBLIC_URL]; default: as the request reached us")
-    s.add_argument("--root-path", default=_env("ROOT_PATH", ""), help="URL prefix when behind a reverse proxy [LOCAL_CLOUD_ROOT_PATH]")
-    s.add_argument("--no-fsync", action="store_true", default=_env("NO_FSYNC", "") == "1", help="skip fsync before publishing a file (faster, less durable)")
+    s = sub.add_parser("serve", help="run the server; every option is also LOCAL_CLOUD_<OPTION> in the environment")
+    s.add_argument("--folder", help="storage folder (required)")
+    s.add_argument("--host", help="listen address, default 127.0.0.1")
+    s.add_argument("--port", type=int, help="listen port, default 8600; 0 = any free port (see --port-file)")
+    s.add_argument("--api-key-file", help="file holding the API key; else LOCAL_CLOUD_API_KEY")
+    s.add_argument("--max-size", help="largest upload, default 50G")
+    s.add_argument("--min-free", help="disk kept free after an upload, default 64M")
+    s.add_argument("--purge-interval", type=float, help="seconds between expiry purges, default 600")
+    s.add_argument("--session-ttl", type=float, help="hours an idle resumable upload is kept, default 24")
+    s.add_argument("--idle-timeout", type=float, help="seconds a request body or a download reader may stall, default 120")
+    s.add_argument("--header-timeout", type=float, help="seconds a connection has to send a complete request header, default 10")
+    s.add_argument("--keep-alive-timeout", type=int, help="seconds an idle keep-alive connection is kept, default 5")
+    s.add_argument("--max-connections", type=int, help="connections served at once, default 2048 (lowered to fit the descriptor limit)")
+    s.add_argument("--max-header-bytes", help="largest request line + headers, default 64K (431 above)")
+    s.add_argument("--forwarded-allow-ips", help="comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed; default none")
+    s.add_argument("--public-url", help="base of the links handed out; default: as the request reached us")
+    s.add_argument("--root-path", help="URL prefix when behind a reverse proxy")
+    s.add_argument("--no-fsync", action="store_true", default=None, help="skip fsync before publishing a file (faster, less durable)")
     s.add_argument("--port-file", help="write the bound port here once listening (for --port 0)")
-    s.add_argument("--log-level", default=_env("LOG_LEVEL", "info"))
+    s.add_argument("--log-level", help="default info")
     s.set_defaults(func=cmd_serve)
 
     def client_opts(c):

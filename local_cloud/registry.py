@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,6 +35,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     updated_at  REAL NOT NULL
 );
 """
+# Added after 1.0: the stored file's mtime, so a file changed on disk is noticed before it is
+# served with its original checksum. NULL for rows of older registries until reconciled.
+MIGRATIONS = {"files": {"mtime_ns": "INTEGER"}}
+
+
+class RegistryError(Exception):
+    """The registry file cannot be used (not SQLite, corrupt, unreadable); the message is one line."""
 
 
 def iso(ts: float | None) -> str | None:
@@ -54,6 +61,7 @@ class FileRow:
     uploaded_at: float
     expires_at: float | None
     downloads: int
+    mtime_ns: int | None = None
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or time.time())
@@ -84,15 +92,34 @@ class SessionRow:
     updated_at: float
 
 
+FILE_COLUMNS = ",".join(f.name for f in fields(FileRow))
+
+
 class Registry:
     """Thread-safe wrapper over one SQLite connection (the purge runs in a worker thread)."""
 
     def __init__(self, path: Path):
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            problems = [r[0] for r in self._db.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems))
+            self._db.executescript(SCHEMA)
+            self._migrate()
+        except sqlite3.Error as e:
+            # One line, no traceback: the operator needs the file and the reason, nothing else.
+            reason = " ".join(str(e).split()) or type(e).__name__
+            raise RegistryError(f"{path}: not a usable local_cloud registry ({reason})") from None
+
+    def _migrate(self) -> None:
+        for table, columns in MIGRATIONS.items():
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -109,9 +136,10 @@ class Registry:
     # files -------------------------------------------------------------------------------
     def _insert_once(self, table: str, row, by_key):
         """Insert a row; if its upload key won a race elsewhere, return the row that is there."""
-        values = tuple(asdict(row).values())
+        values = asdict(row)
         try:
-            self._exec(f"INSERT INTO {table} VALUES ({','.join('?' * len(values))})", values)
+            self._exec(f"INSERT INTO {table} ({','.join(values)}) VALUES ({','.join('?' * len(values))})",
+                       tuple(values.values()))
             return row
         except sqlite3.IntegrityError:
             existing = by_key(row.upload_key)
@@ -123,26 +151,36 @@ class Registry:
         """A verified file, stored once per upload key."""
         return self._insert_once("files", row, self.file_by_key)
 
+    def _files(self, where: str = "", args: tuple = ()) -> list[FileRow]:
+        return [FileRow(*r) for r in self._query(f"SELECT {FILE_COLUMNS} FROM files {where}", args)]
+
     def file(self, file_id: str) -> FileRow | None:
-        rows = self._query("SELECT * FROM files WHERE id=?", (file_id,))
-        return FileRow(*rows[0]) if rows else None
+        rows = self._files("WHERE id=?", (file_id,))
+        return rows[0] if rows else None
 
     def file_by_key(self, key: str) -> FileRow | None:
-        rows = self._query("SELECT * FROM files WHERE upload_key=?", (key,))
-        return FileRow(*rows[0]) if rows else None
+        rows = self._files("WHERE upload_key=?", (key,))
+        return rows[0] if rows else None
 
     def files(self) -> list[FileRow]:
-        return [FileRow(*r) for r in self._query("SELECT * FROM files ORDER BY uploaded_at, id")]
+        return self._files("ORDER BY uploaded_at, id")
 
     def expired_files(self, now: float) -> list[FileRow]:
-        rows = self._query("SELECT * FROM files WHERE expires_at IS NOT NULL AND expires_at<=?", (now,))
-        return [FileRow(*r) for r in rows]
+        return self._files("WHERE expires_at IS NOT NULL AND expires_at<=?", (now,))
 
     def delete_file(self, file_id: str) -> bool:
         return self._exec("DELETE FROM files WHERE id=?", (file_id,)) > 0
 
-    def count_download(self, file_id: str) -> None:
-        self._exec("UPDATE files SET downloads=downloads+1 WHERE id=?", (file_id,))
+    def set_mtime(self, file_id: str, mtime_ns: int) -> None:
+        self._exec("UPDATE files SET mtime_ns=? WHERE id=?", (mtime_ns, file_id))
+
+    def count_download(self, file_id: str) -> bool:
+        """Count a download; False when the registry cannot be written (disk full): serve anyway."""
+        try:
+            self._exec("UPDATE files SET downloads=downloads+1 WHERE id=?", (file_id,))
+        except sqlite3.OperationalError:
+            return False
+        return True
 
     # sessions ----------------------------------------------------------------------------
     def add_session(self, row: SessionRow) -> SessionRow:
@@ -176,17 +214,23 @@ class Registry:
 
     def complete_session(self, sid: str, row: FileRow) -> FileRow:
         """Turn a finished session into a file row atomically (both or neither)."""
+        values = asdict(row)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("INSERT INTO files VALUES (?,?,?,?,?,?,?,?)", tuple(asdict(row).values()))
+                self._db.execute(f"INSERT INTO files ({','.join(values)}) VALUES ({','.join('?' * len(values))})",
+                                 tuple(values.values()))
                 self._db.execute("DELETE FROM sessions WHERE id=?", (sid,))
                 self._db.execute("COMMIT")
                 return row
             except sqlite3.IntegrityError:
                 self._db.execute("ROLLBACK")
                 self._db.execute("DELETE FROM sessions WHERE id=?", (sid,))
-                rows = self._db.execute("SELECT * FROM files WHERE upload_key=?", (row.upload_key,)).fetchall()
-                if not rows:
-                    raise
-                return FileRow(*rows[0])
+            except sqlite3.Error:  # e.g. disk full: leave no transaction open behind us
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        existing = self.file_by_key(row.upload_key)
+        if existing is None:
+            raise sqlite3.IntegrityError(f"upload key of session {sid} conflicts but no file holds it")
+        return existing

@@ -4,7 +4,10 @@
         LocalCloudClient(url, key).upload(...)
 
 `LocalCloudServer` does the same with stop()/start()/kill() for restart and crash tests; it keeps
-the same port across restarts when it can, so links and URLs stay valid.
+the same port across restarts when it can, so links and URLs stay valid. With `small_disk="20m"`
+the server runs in its own mount namespace (util-linux `unshare`, no root needed where user
+namespaces are allowed) on a tmpfs of that size at its folder: a real disk that really fills up,
+gone when the process ends; `srv.disk_path()` is how the test sees that folder.
 """
 from __future__ import annotations
 
@@ -19,15 +22,17 @@ from pathlib import Path
 
 import requests
 
-OPTS = {"max_size", "min_free", "purge_interval", "session_ttl", "idle_timeout", "public_url", "root_path",
-        "log_level"}
+OPTS = {"max_size", "min_free", "purge_interval", "session_ttl", "idle_timeout", "header_timeout",
+        "keep_alive_timeout", "max_connections", "max_header_bytes", "forwarded_allow_ips", "public_url",
+        "root_path", "log_level"}
 
 
 class LocalCloudServer:
     """One server process over `folder`; start() waits until /health answers."""
 
     def __init__(self, folder, api_key: str, *, host: str = "127.0.0.1", port: int = 0,
-                 startup_timeout: float = 30.0, log_path=None, no_fsync: bool = False, **opts):
+                 startup_timeout: float = 30.0, log_path=None, no_fsync: bool = False,
+                 small_disk: str | None = None, max_open_files: int | None = None, **opts):
         unknown = set(opts) - OPTS
         if unknown:
             raise TypeError(f"unknown server options: {sorted(unknown)}")
@@ -38,6 +43,8 @@ class LocalCloudServer:
         self.startup_timeout = startup_timeout
         self.opts = opts
         self.no_fsync = no_fsync
+        self.small_disk = small_disk
+        self.max_open_files = max_open_files
         self._own_dir = tempfile.mkdtemp(prefix="local-cloud-run-")
         self.log_path = Path(log_path) if log_path else Path(self._own_dir) / "server.log"
         self.proc: subprocess.Popen | None = None
@@ -53,7 +60,20 @@ class LocalCloudServer:
             cmd += [f"--{k.replace('_', '-')}", str(v)]
         if self.no_fsync:
             cmd.append("--no-fsync")
+        if self.max_open_files:  # as systemd's LimitNOFILE would set it
+            cmd = ["prlimit", f"--nofile={self.max_open_files}:{self.max_open_files}", "--", *cmd]
+        if self.small_disk:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            mount = 'mount -t tmpfs -o size="$1" tmpfs "$2" && shift 2 && exec "$@"'
+            cmd = ["unshare", "--mount", "--map-root-user", "--propagation", "private",
+                   "sh", "-c", mount, "sh", self.small_disk, str(self.folder), *cmd]
         return cmd
+
+    def disk_path(self) -> Path:
+        """The folder as the server sees it (through its mount namespace when on a small disk)."""
+        if self.small_disk:
+            return Path(f"/proc/{self.proc.pid}/root") / self.folder.resolve().relative_to("/")
+        return self.folder
 
     def start(self) -> str:
         if self.proc is not None and self.proc.poll() is None:

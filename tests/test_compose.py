@@ -182,9 +182,10 @@ def test_local_cloud_connection_and_service(resolved):
     assert config["api_key"] == cloud_env["LOCAL_CLOUD_API_KEY"], "worker and local-cloud keys differ"
     host, port = conn["password"].split(":")
     assert host == "local-cloud" and port == cloud_env["LOCAL_CLOUD_PORT"]
-    # every LOCAL_CLOUD_* given to the server is an option its CLI reads
-    cli = (REPO / "local_cloud" / "__main__.py").read_text()
-    known = {f"LOCAL_CLOUD_{n}" for n in re.findall(r"""_env\(["']([A-Z_]+)["']""", cli)} | {"LOCAL_CLOUD_API_KEY"}
+    # every LOCAL_CLOUD_* given to the server is a setting it reads (pydantic-settings, env prefix LOCAL_CLOUD_)
+    from local_cloud.settings import ServerSettings
+
+    known = {f"LOCAL_CLOUD_{n.upper()}" for n in ServerSettings.model_fields}
     assert set(cloud_env) <= known, set(cloud_env) - known
     assert "local-cloud-data" in resolved["volumes"]
     assert _mounts(services["local-cloud"])[cloud_env["LOCAL_CLOUD_FOLDER"]] == "local-cloud-data" or \

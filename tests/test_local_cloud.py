@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from local_cloud.client import LocalCloudClient, LocalCloudError, sha256_file
+from local_cloud.redact import link_tag
 from local_cloud.testing import LocalCloudServer
 
 KEY = "test-key-" + secrets.token_hex(16)
@@ -515,7 +516,8 @@ def test_restart_keeps_registry_and_reconciles(tmp_path):
         assert report["unregistered_removed"] == ["stray"]
         assert sorted(p.name for p in (srv.folder / ".tmp").iterdir()) == [f"{sid}.part"]  # resumable
         assert requests.get(f"{srv.url}/api/uploads/{sid}", headers=auth()).status_code == 200
-    assert f"registered file {b['id']} (b.bin) is missing" in srv.log_text()
+    assert f"registered file {link_tag(b['id'])} (b.bin) is missing" in srv.log_text()
+    assert b["id"] not in srv.log_text()  # link ids are capabilities: logged as tags only
     assert_key_not_in(srv)
 
 
@@ -544,7 +546,8 @@ def test_expiry_purged_on_servers_own_schedule(tmp_path):
         poll(lambda: not (srv.folder / "files" / short["id"]).exists(), what="the purge")
         assert requests.get(short["link"]).status_code == 404
         assert sorted(r["id"] for r in c.list()) == sorted([keep["id"], forever["id"]])
-        assert f"expired: {short['id']} (s.bin)" in srv.log_text()
+        assert f"expired: {link_tag(short['id'])} (s.bin)" in srv.log_text()
+        assert short["id"] not in srv.log_text()
 
 
 def test_expired_file_is_404_before_the_purge_runs(tmp_path):

@@ -1,7 +1,8 @@
 """The `local` service: a self-hosted local_cloud server, through its own client.
 
-local_cloud's client resumes uploads by itself; the other calls (list, delete, status) go
-through `retry.RetryPolicy` like every other service.
+local_cloud's client is the one retry layer of every call it makes (tenacity, with the retry
+budget stated in local_cloud/README.md), so nothing here retries again; Airflow's task retries
+are the outer layer.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from functools import cached_property
 
 from storage_backends.base import BackendError, RemoteFile, Upload, scrub
 from storage_backends.naming import is_remote_name
-from storage_backends.retry import DEFAULT_RETRY, Retry, RetryPolicy
+from storage_backends.retry import DEFAULT_RETRY, RetryPolicy
 from storage_backends.settings import BackendSettings, LocalConfig
 
 log = logging.getLogger(__name__)
@@ -22,22 +23,14 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-def classify(exc: BaseException) -> Retry | None:
-    """No answer, 429 and 5xx are transient; other refusals are final."""
-    from local_cloud.client import LocalCloudError
-
-    if isinstance(exc, LocalCloudError) and (exc.status is None or exc.status == 429 or exc.status >= 500):
-        return Retry()
-    return None
-
-
 class LocalBackend:
     """One local_cloud server; remote ids are local_cloud file ids."""
 
     def __init__(self, settings: BackendSettings, retry: RetryPolicy = DEFAULT_RETRY):
+        """`retry` is taken like every backend's but not used: the client already retries."""
         if not isinstance(settings.config, LocalConfig):
             raise TypeError("LocalBackend needs local settings")
-        self.settings, self.cfg, self.retry = settings, settings.config, retry
+        self.settings, self.cfg = settings, settings.config
 
     @cached_property
     def client(self):
@@ -49,7 +42,7 @@ class LocalBackend:
         from local_cloud.client import LocalCloudError
 
         try:
-            return self.retry.run(lambda: fn(*args, **kwargs), what=f"local_cloud {what}", classify=classify)
+            return fn(*args, **kwargs)
         except LocalCloudError as exc:
             reason = f"HTTP {exc.status} {exc.reason}" if exc.status else exc.reason
             hint = " (wrong api_key?)" if exc.status in (401, 403) else ""

