@@ -1,18 +1,14 @@
 """Share links in a browser (issue 12): a page with the run, a download button and the archive's
 report.html in a sandboxed frame; programs still get the zip. Headless Chromium via Playwright.
 
-The archive is a real one: the engine's export of an OMNeT++ run from ../shared/omnetpp-results.
-When the engine does not write report.html yet, a stand-in made from that export's own CSVs is
-added, following the contract (one self-contained file at the top level: inline CSS and SVG,
-data: images, no script, no network).
+The archive is a real one: the engine's export of an OMNeT++ run from ../shared/omnetpp-results,
+with the engine's own report.html (one self-contained file at the top level: inline CSS, data:
+images, no script, no network).
 """
 from __future__ import annotations
 
-import base64
-import csv
 import hashlib
 import html
-import io
 import os
 import subprocess
 import sys
@@ -23,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from PIL import Image
 from test_local_cloud import KEY, raw_request
 
 from local_cloud.client import LocalCloudClient
@@ -41,33 +36,9 @@ def export_run(out: Path) -> Path:
     env = {**os.environ, "PYTHONPATH": str(REPO / "plugins")}
     zip_path = out / "results.zip"
     subprocess.run([sys.executable, "-m", "omnetpp_results", "export", str(RUN), str(out / "content"),
-                    "--precision", "10", "--no-graphs", "--zip", str(zip_path), "--quiet"],
+                    "--precision", "10", "--graphs", "none", "--zip", str(zip_path), "--quiet"],
                    env=env, check=True, capture_output=True, timeout=120)
     return zip_path
-
-
-def stand_in_report(content: Path) -> str:
-    """A report.html by the contract, from the export's CSVs: scalar table, one SVG chart, a data: image."""
-    scalars = list(csv.DictReader(open(content / "csv" / "scalars.csv")))
-    vectors = list(csv.DictReader(open(content / "csv" / "vectors.csv")))
-    series = list(csv.DictReader(open(content / "csv" / vectors[0]["file"])))
-    points = [(float(r["time"]), float(r["value"])) for r in series if r["value"]]
-    t_max, v_max = max(t for t, _ in points) or 1, max(v for _, v in points) or 1
-    poly = " ".join(f"{40 + 560 * t / t_max:.1f},{190 - 170 * v / v_max:.1f}" for t, v in points)
-    swatch = io.BytesIO()
-    Image.new("RGB", (120, 14), (31, 111, 235)).save(swatch, "PNG")
-    rows = "".join(f"<tr><td>{html.escape(s['module'])}</td><td>{html.escape(s['name'])}</td><td>{s['value']}</td></tr>"
-                   for s in scalars)
-    run = html.escape(scalars[0]["run"])
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Aloha PureAloha1 &mdash; {run}</title>
-<style>body{{font-family:sans-serif;margin:1.5rem}} table{{border-collapse:collapse}}
-td{{border:1px solid #ccc;padding:.2rem .5rem}} h2{{margin-top:1.5rem}}</style></head><body>
-<h1>Run {run}</h1><img alt="legend" src="data:image/png;base64,{base64.b64encode(swatch.getvalue()).decode()}">
-<h2>{html.escape(vectors[0]['name'])} of {html.escape(vectors[0]['module'])}</h2>
-<svg width="620" height="210" role="img"><polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{poly}"/>
-<line x1="40" y1="190" x2="600" y2="190" stroke="#333"/><text x="40" y="206" font-size="11">0 s</text>
-<text x="560" y="206" font-size="11">{t_max:g} s</text></svg>
-<h2>Scalars</h2><table id="scalars">{rows}</table></body></html>"""
 
 
 def with_member(src: Path, dest: Path, name: str, data: bytes | str) -> Path:
@@ -81,20 +52,13 @@ def with_member(src: Path, dest: Path, name: str, data: bytes | str) -> Path:
 def share(tmp_path_factory):
     """A server holding: the run's archive with its report, the same without, a non-zip, a hostile one."""
     tmp = tmp_path_factory.mktemp("share")
-    plain = export_run(tmp)
-    with zipfile.ZipFile(plain) as z:
-        has_report = "report.html" in z.namelist()
-    if has_report:  # the engine writes its own report: use it as it is
-        with_report, report_html = plain, zipfile.ZipFile(plain).read("report.html").decode()
-        with zipfile.ZipFile(plain) as z:
-            plain = tmp / "no-report.zip"
-            with zipfile.ZipFile(plain, "w") as out:
-                for info in z.infolist():
-                    if info.filename != "report.html":
-                        out.writestr(info, z.read(info))
-    else:
-        report_html = stand_in_report(tmp / "content")
-        with_report = with_member(plain, tmp / "with-report.zip", "report.html", report_html)
+    with_report = export_run(tmp)  # the engine's own report.html
+    report_html = zipfile.ZipFile(with_report).read("report.html").decode()
+    plain = tmp / "no-report.zip"
+    with zipfile.ZipFile(with_report) as z, zipfile.ZipFile(plain, "w") as out:
+        for info in z.infolist():
+            if info.filename != "report.html":
+                out.writestr(info, z.read(info))
     with LocalCloudServer(tmp / "store", KEY) as srv:
         c = LocalCloudClient(srv.url, KEY)
         recs = {
@@ -154,7 +118,8 @@ def test_browser_sees_the_run_its_report_and_a_download_button(share, browser, t
     assert "Aloha-PureAloha1-results.zip" in header and f"{rec['size']:,} bytes" in header
     assert "in 7 days" in header and rec["expires_at"][:10] in header
     assert page.locator("iframe").get_attribute("sandbox") == ""
-    assert frame.locator("svg").count() >= 1  # the report's inline chart rendered in the frame
+    charts = frame.locator("img")  # the report's charts, data: PNGs, decoded inside the sandbox
+    assert charts.count() >= 1 and charts.first.evaluate("i => i.complete && i.naturalWidth > 0")
     page.screenshot(path=str(tmp_path / "share-page.png"), full_page=True)
     with page.expect_download() as dl:
         page.get_by_role("link", name="Download").click()
