@@ -17,6 +17,7 @@ UPLOADS = Asset("simpost_uploads")
 UPLOAD_QUEUE = os.environ.get("SIMPOST_UPLOAD_QUEUE", "default")
 PARSE_QUEUE = os.environ.get("SIMPOST_PARSE_QUEUE", "default")
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("SIMPOST_RETRY_DELAY", "30")))
+PRECISION_S = 100  # default summarizing precision; the form may send null (only three params are required)
 
 DOC = """
 ### simulation_postprocess
@@ -30,7 +31,10 @@ Trigger conf (see the form): `simulation_id`, `results_dir` (relative to `SIMPOS
 
 Archive: `INFO.txt`, `omnetpp.ini`, `csv/scalars.csv`, `csv/statistics.csv`, `csv/vectors.csv`,
 `csv/vectors/*` (resampled every `summarizing_precision` s), `graphs/`, `simrun/simrun-stats.csv`,
-`MANIFEST.sha256`. The upload task's **Share link** button opens the uploaded archive.
+`MANIFEST.sha256`. `check_backend` first refuses a `storage_backend` that does not exist, is invalid or
+is inactive. The share link: on the run's page, click the `upload` task, then its **Details** tab:
+**Extra Links > Share link** (Airflow 3.3 shows task links only there); `notify`'s log and the
+`upload` XCom hold it too.
 """
 
 PARAMS = {
@@ -38,14 +42,15 @@ PARAMS = {
         type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
         description="The simulator's id of the run: letters, digits, '.', '_', '-' (at most 128).",
     ),
-    "title": Param("", type="string", description="Human title; slugified into the archive name."),
+    "title": Param(None, type=["null", "string"],
+                   description="Human title; slugified into the archive name (optional)."),
     "results_dir": Param(
         type="string", minLength=1,
         description="Folder of the run's files, relative to the results root (or absolute inside it).",
     ),
     "runconfig": Param(None, type=["null", "string"],
                        description="OMNeT++ config to keep when the folder holds several."),
-    "summarizing_precision": Param(100, type="number", exclusiveMinimum=0,
+    "summarizing_precision": Param(PRECISION_S, type=["null", "number"], exclusiveMinimum=0,
                                    description="Seconds between resampled vector points."),
     "statistics": Param(
         "all",
@@ -149,6 +154,17 @@ def _on_failure(context) -> None:
 )
 def simulation_postprocess():
     @task
+    def check_backend():
+        """A backend that is missing, invalid or inactive fails the run now, not after the parse."""
+        from storage_backends.hook import StorageBackendHook
+        from storage_backends.settings import SettingsError
+
+        name = get_current_context()["params"]["storage_backend"]
+        with _final(SettingsError):
+            settings = StorageBackendHook(name).upload_settings()
+        log.info("check_backend: uploads will go to %s", settings.describe())
+
+    @task
     def collect():
         from omnetpp_results import ResultsError
         from simpost.collect import collect as collect_files
@@ -179,7 +195,7 @@ def simulation_postprocess():
         content_dir = os.path.join(parsed["work_dir"], "archive")
         with _final(omnetpp_results.ResultsError):
             summary = omnetpp_results.stats(parsed["parsed_dir"], content_dir,
-                                            precision=float(params["summarizing_precision"]),
+                                            precision=float(params["summarizing_precision"] or PRECISION_S),
                                             statistics=params["statistics"], progress=log.info)
         return {"work_dir": parsed["work_dir"], "content_dir": content_dir, "summary": summary}
 
@@ -227,6 +243,7 @@ def simulation_postprocess():
         log.info("cleanup: removed %s", work)
 
     collected = collect()
+    check_backend() >> collected
     computed = stats(parse(collected))
     uploaded = upload(zip_archive(computed))
     uploaded.operator.operator_extra_links = (ShareLink(),)
