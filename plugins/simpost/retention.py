@@ -43,6 +43,7 @@ def backend_ids_from_variable(value: str | None) -> list[str]:
 
 
 def choose(from_api: list[str], from_variable: list[str], only: list[str] | None) -> list[str]:
+    """The ids to clean: both sources united, limited to `only` when given (each must exist)."""
     ids = sorted(set(from_api) | set(from_variable))
     if only:
         unknown = sorted(set(only) - set(ids))
@@ -50,6 +51,15 @@ def choose(from_api: list[str], from_variable: list[str], only: list[str] | None
             raise ValueError(f"backends {unknown} are not storage_backend connections (known: {ids})")
         ids = [i for i in ids if i in only]
     return ids
+
+
+def none_found(api_asked: bool, variable_set: bool) -> str:
+    """Why a retention run has nothing to clean, and how to make it see the backends."""
+    api = ("the REST API (airflow_api connection) lists no storage_backend connection" if api_asked else
+           "there is no airflow_api connection, so connections made in the UI are not listed")
+    variable = "the Variable storage_backends " + ("names none" if variable_set else "is not set")
+    return (f"no storage backend found: {api}, and {variable}; add an airflow_api HTTP connection (api-server URL,"
+            " login, password) or list connection ids in the Variable storage_backends")
 
 
 def expired(files, keep_days: int, now: datetime) -> tuple[list, list]:
