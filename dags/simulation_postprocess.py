@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, BaseOperatorLink, Param, dag, get_current_context, task
+from airflow.sdk import Asset, BaseHook, BaseOperatorLink, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,9 @@ Trigger conf (see the form): `simulation_id`, `results_dir` (relative to `SIMPOS
 Archive: `INFO.txt`, `omnetpp.ini`, `csv/scalars.csv`, `csv/statistics.csv`, `csv/vectors.csv`,
 `csv/vectors/*` (resampled every `summarizing_precision` s), `graphs/`, `simrun/simrun-stats.csv`,
 `MANIFEST.sha256`. `check_backend` first refuses a `storage_backend` that does not exist, is invalid or
-is inactive. The share link: on the run's page, click the `upload` task, then its **Details** tab:
-**Extra Links > Share link** (Airflow 3.3 shows task links only there); `notify`'s log and the
-`upload` XCom hold it too.
+is inactive. The share link is the run's note (top of the run's page, when the `airflow_api`
+connection exists) and the `upload` task's **Details** tab: **Extra Links > Share link** (Airflow 3.3
+shows task links only there); the `upload` and `notify` logs and the `upload` XCom hold it too.
 """
 
 PARAMS = {
@@ -76,6 +76,21 @@ class ShareLink(BaseOperatorLink):
     def get_link(self, operator, *, ti_key):
         uploaded = ti_key.xcom_pull(task_ids=ti_key.task_id)
         return uploaded["link"] if uploaded else ""
+
+
+def _note_share_link(context, link: str) -> None:
+    """The link as the run's note, the first thing on the run's page (Airflow 3.3 shows a task's links
+    only under its Details tab). Needs the airflow_api connection; never fails the upload."""
+    from simpost.airflow_api import AirflowApi
+    from simpost.notify import one_line
+
+    try:
+        api = AirflowApi.from_connection(BaseHook.get_connection("airflow_api"), timeout=10)
+        api.add_run_note(context["dag_run"].dag_id, context["run_id"], f"**Share link:** [{link}]({link})")
+    except AirflowNotFoundException:
+        log.info("upload: no airflow_api connection, so the run's note does not show the share link")
+    except Exception as err:  # the archive is uploaded; the note is a convenience
+        log.warning("upload: could not put the share link in the run's note: %s", one_line(err))
 
 
 @contextmanager
@@ -222,6 +237,7 @@ def simulation_postprocess():
         name = remote_name(params["title"], params["simulation_id"], archive["sha256"])
         uploaded = hook.get_backend().upload(archive["path"], name, keep_days).as_dict()
         log.info("upload: %s -> %s", name, uploaded["link"])
+        _note_share_link(context, uploaded["link"])
         context["outlet_events"][UPLOADS].extra = {"simulation_id": params["simulation_id"],
                                                    "backend": params["storage_backend"], **uploaded}
         return uploaded

@@ -54,7 +54,9 @@ def storage_retention():
     @task
     def list_backends():
         from airflow.sdk.exceptions import AirflowNotFoundException
-        from simpost.retention import backend_ids_from_api, backend_ids_from_variable, choose, none_found
+        from simpost.airflow_api import AirflowApi
+        from simpost.retention import backend_ids_from_variable, choose, none_found
+        from storage_backends.provider import CONN_TYPE
 
         variable = Variable.get("storage_backends", default=None)
         from_variable = backend_ids_from_variable(variable)
@@ -64,9 +66,7 @@ def storage_retention():
             log.warning("no airflow_api connection: only the Variable storage_backends lists backends")
             api, from_api = None, []
         else:
-            base = api.host if "://" in (api.host or "") else f"{api.schema or 'http'}://{api.host}"
-            base = f"{base}:{api.port}" if api.port else base
-            from_api = backend_ids_from_api(base, api.login, api.password)
+            from_api = AirflowApi.from_connection(api).connection_ids(CONN_TYPE)
         ids = choose(from_api, from_variable, get_current_context()["params"]["backends"])
         if ids:
             log.info("retention: backends %s", ids)

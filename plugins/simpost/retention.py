@@ -7,30 +7,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import requests
-
-CONN_TYPE = "storage_backend"
-
-
-def backend_ids_from_api(base_url: str, username: str, password: str, timeout: float = 30.0) -> list[str]:
-    """Ids of every storage_backend connection in the metadata DB, read through Airflow's REST API."""
-    base = base_url.rstrip("/")
-    token = requests.post(f"{base}/auth/token", json={"username": username, "password": password},
-                          timeout=timeout)
-    if token.status_code >= 400:
-        raise RuntimeError(f"Airflow API refused the airflow_api credentials (HTTP {token.status_code})")
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    ids, offset = [], 0
-    while True:
-        page = requests.get(f"{base}/api/v2/connections", headers=headers, timeout=timeout,
-                            params={"limit": 100, "offset": offset, "order_by": "connection_id"})
-        page.raise_for_status()
-        body = page.json()
-        ids += [c["connection_id"] for c in body["connections"] if c["conn_type"] == CONN_TYPE]
-        offset += len(body["connections"])
-        if not body["connections"] or offset >= body["total_entries"]:
-            return ids
-
 
 def backend_ids_from_variable(value: str | None) -> list[str]:
     """The Variable `storage_backends`: a JSON list of connection ids (for env/secrets-backend connections)."""
