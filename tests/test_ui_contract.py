@@ -76,6 +76,34 @@ def test_check_tells_an_earlier_local_definition_how_links_become_readable(local
     assert ok and "Move" not in message and local_cloud_url in message
 
 
+def test_check_backend_refuses_a_missing_or_switched_off_backend_by_name(monkeypatch, local_cloud_url):  # noqa: F811
+    from storage_backends.hook import StorageBackendHook
+
+    with pytest.raises(SettingsError, match=r"'no_such_box': the run's storage_backend: no such connection"):
+        StorageBackendHook("no_such_box").upload_settings()
+    extra = {"storage_backend_id": "local", CONFIG_FIELD: json.dumps({"server": local_cloud_url}),
+             "storage_backend_active": False}
+    monkeypatch.setenv("AIRFLOW_CONN_SWITCHED_OFF", json.dumps({"conn_type": "storage_backend", "password": KEY,
+                                                                "extra": extra}))
+    with pytest.raises(SettingsError, match=r"'switched_off': Backend active \(storage_backend_active\): off"):
+        StorageBackendHook("switched_off").upload_settings()
+    extra["storage_backend_active"] = True
+    monkeypatch.setenv("AIRFLOW_CONN_SWITCHED_ON", json.dumps({"conn_type": "storage_backend", "password": KEY,
+                                                               "extra": extra}))
+    assert StorageBackendHook("switched_on").upload_settings().config.server == local_cloud_url
+
+
+def test_test_button_warns_where_airflow_would_show_backend_config(monkeypatch, local_cloud_url):  # noqa: F811
+    """This test process leaves [core] sensitive_var_conn_names unset, like a deployment that forgot it."""
+    from storage_backends.hook import StorageBackendHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_LC_WARN", json.dumps({
+        "conn_type": "storage_backend", "password": LOCAL_CLOUD_API_KEY,
+        "extra": {"storage_backend_id": "local", CONFIG_FIELD: json.dumps({"server": local_cloud_url})}}))
+    ok, message = StorageBackendHook("lc_warn").test_connection()
+    assert ok and f"set [core] sensitive_var_conn_names = {CONFIG_FIELD}" in message
+
+
 def _echo(request: Request, body: bytes):
     """Stands in for Airflow's test route: answers with the body it got and the id the hook would name."""
     return JSONResponse({"body": body.decode(), "tested": tested_connection_id.get()})
