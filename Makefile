@@ -21,6 +21,7 @@ demo: install
 
 test: install
 	deploy/ensure-docker-compose.sh
+	deploy/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 airflow: install

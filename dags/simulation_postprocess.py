@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, BaseOperatorLink, Param, dag, get_current_context, task
+from airflow.sdk import Asset, BaseHook, BaseOperatorLink, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from simpost.conf import DEFAULTS
 from simpost.limits import task_timeout
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,11 @@ Trigger conf (see the form): `simulation_id`, `results_dir` (relative to `SIMPOS
 Archive: `report.html` (the run at a glance, one chart per result name; opens offline) and
 `report.pdf`, `INFO.txt`, `omnetpp.ini`, `csv/` (scalars, statistics, histograms, vector summaries,
 vectors resampled every `summarizing_precision` s, also in one long-format CSV), `graphs/` (PNG, as
-the `graphs` Param says), `simrun/simrun-stats.csv`, `MANIFEST.sha256`. The upload task's
-**Share link** button opens the uploaded archive.
+the `graphs` Param says), `simrun/simrun-stats.csv`, `MANIFEST.sha256`. `check_backend` first refuses
+a `storage_backend` that does not exist, is invalid or is inactive. The share link is the run's note
+(top of the run's page, when the `airflow_api` connection exists) and the `upload` task's **Details**
+tab: **Extra Links > Share link** (Airflow 3.3 shows task links only there); the `upload` and `notify`
+logs and the `upload` XCom hold it too.
 """
 
 PARAMS = {
@@ -46,7 +50,8 @@ PARAMS = {
         type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
         description="The simulator's id of the run: letters, digits, '.', '_', '-' (at most 128).",
     ),
-    "title": Param("", type="string", description="Human title; slugified into the archive name."),
+    "title": Param(None, type=["null", "string"],
+                   description="Human title; slugified into the archive name (optional)."),
     "results_dir": Param(
         type="string", minLength=1, maxLength=4096, pattern=r"^[^\x00-\x1f\x7f]+$",
         description="Folder of the run's files, relative to the results root (or absolute inside it).",
@@ -54,10 +59,10 @@ PARAMS = {
     "runconfig": Param(None, type=["null", "string"],
                        description='OMNeT++ config to keep when the folder holds several; "Config X" '
                                    "(as OPS stores it) works too."),
-    "summarizing_precision": Param(100, type="number", exclusiveMinimum=0,
+    "summarizing_precision": Param(DEFAULTS["summarizing_precision"], type=["null", "number"], exclusiveMinimum=0,
                                    description="Seconds between resampled vector points."),
     "statistics": Param(
-        "all",
+        DEFAULTS["statistics"],
         anyOf=[{"type": "string", "enum": ["all", "ops"]},
                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}],
         description='What to summarize and plot: "all", "ops" (the OPS list) or glob patterns on result names.',
@@ -68,10 +73,10 @@ PARAMS = {
                                 description="Who gets the link by e-mail (optional)."),
     "callback_endpoint": Param(None, type=["null", "string"],
                                description="Path POSTed on the simulator_api connection (optional)."),
-    "callback_events": Param("final", type="string", enum=["final", "all"],
+    "callback_events": Param(DEFAULTS["callback_events"], type=["null", "string"], enum=[None, "final", "all"],
                              description='"final": one callback at the end; "all": also at the start and '
                                          "when each stage ends (stage, percent, seconds so far)."),
-    "graphs": Param("statistic", type="string", enum=["statistic", "vector", "none"],
+    "graphs": Param(DEFAULTS["graphs"], type=["null", "string"], enum=[None, "statistic", "vector", "none"],
                     description="PNG graphs per result name, per vector, or none (the report is always written)."),
     "resources": Param(
         None, type=["null", "object"], additionalProperties=False,
@@ -80,7 +85,7 @@ PARAMS = {
         description="What the simulator measured (optional numbers peak_sim_ram_bytes, peak_disk_bytes, "
                     "sim_wall_seconds); reported with the run figures, in the callback and the mail.",
     ),
-    "run_timeout": Param(43200, type="number", exclusiveMinimum=0,
+    "run_timeout": Param(DEFAULTS["run_timeout"], type=["null", "number"], exclusiveMinimum=0,
                          description="Seconds the whole run may take (default 12 h, as OPS); "
                                      "past it the run fails with the failure mail and callback."),
 }
@@ -97,6 +102,21 @@ class ShareLink(BaseOperatorLink):
         return uploaded["link"] if uploaded else ""
 
 
+def _note_share_link(context, link: str) -> None:
+    """The link as the run's note, the first thing on the run's page (Airflow 3.3 shows a task's links
+    only under its Details tab). Needs the airflow_api connection; never fails the upload."""
+    from simpost.airflow_api import AirflowApi
+    from simpost.notify import one_line
+
+    try:
+        api = AirflowApi.from_connection(BaseHook.get_connection("airflow_api"), timeout=10)
+        api.add_run_note(context["dag_run"].dag_id, context["run_id"], f"**Share link:** [{link}]({link})")
+    except AirflowNotFoundException:
+        log.info("upload: no airflow_api connection, so the run's note does not show the share link")
+    except Exception as err:  # the archive is uploaded; the note is a convenience
+        log.warning("upload: could not put the share link in the run's note: %s", one_line(err))
+
+
 @contextmanager
 def _final(*errors):
     """Bad input does not get better on retry: fail at once, so the failure mail goes out now.
@@ -109,6 +129,13 @@ def _final(*errors):
         raise AirflowFailException(str(err)) from None
 
 
+def _params(context) -> dict:
+    """The run's conf, optional fields left empty in the form given their defaults."""
+    from simpost.conf import with_defaults
+
+    return with_defaults(context["params"])
+
+
 def _work_dir():
     from simpost.paths import run_work_dir
 
@@ -119,7 +146,7 @@ def _run_info(context):
     from simpost.result import RunInfo
 
     run = context["dag_run"]
-    return RunInfo(context["params"]["simulation_id"], run.run_id, context["params"].get("title"), run.start_date)
+    return RunInfo(context["params"]["simulation_id"], run.run_id, context["params"]["title"], run.start_date)
 
 
 def _stage_figures(ti) -> list[dict]:
@@ -142,7 +169,7 @@ def _stage(name: str, *bad_input: type[Exception], timed: bool = True):
     from simpost.stage import STAGES, Deadline, RunTimeout, StageStopped, bounded
 
     context = get_current_context()
-    params, run = context["params"], _run_info(context)
+    params, run = _params(context), _run_info(context)
     deadline = Deadline(run.started_at, float(params["run_timeout"])) if timed else None
     with _final(RunTimeout, *bad_input), bounded(name, deadline) as figures:
         if name == STAGES[0]:
@@ -212,7 +239,7 @@ def _announce_failure(context, stage: str, reason: str) -> dict:
     final = _run_info(context).failed(stage, reason, stage_seconds(_stage_figures(context["ti"]))).as_dict()
     context["ti"].xcom_push(key=RESULT_KEY, value=final)
     try:
-        _send(context["params"], final)
+        _send(_params(context), final)
     except Exception as err:  # the run has already failed; do not mask that with a notify error
         log.error("failure notification not sent: %s", one_line(err))
     return final
@@ -243,12 +270,23 @@ def _on_failure(context) -> None:
 )
 def simulation_postprocess():
     @task
+    def check_backend():
+        """A backend that is missing, invalid or inactive fails the run now, not after the parse."""
+        from storage_backends.hook import StorageBackendHook
+        from storage_backends.settings import SettingsError
+
+        name = _params(get_current_context())["storage_backend"]
+        with _final(SettingsError):
+            settings = StorageBackendHook(name).upload_settings()
+        log.info("check_backend: uploads will go to %s", settings.describe())
+
+    @task
     def collect():
         from omnetpp_results import ResultsError
         from simpost.collect import collect as collect_files
         from simpost.paths import PathError
 
-        params = get_current_context()["params"]
+        params = _params(get_current_context())
         work = _work_dir()
         shutil.rmtree(work, ignore_errors=True)  # a retried or cleared run starts from its sources again
         with _stage("collect", PathError, ResultsError):
@@ -260,7 +298,7 @@ def simulation_postprocess():
         import omnetpp_results
         from simpost.conf import runconfig_name
 
-        params = get_current_context()["params"]
+        params = _params(get_current_context())
         parsed_dir = os.path.join(collected["work_dir"], "parsed")
         with _stage("parse", omnetpp_results.ResultsError):
             summary = omnetpp_results.parse(collected["input_dir"], parsed_dir,
@@ -274,7 +312,7 @@ def simulation_postprocess():
         from simpost.result import problem_lines
         from simpost.scalar_stats import scalar_stats
 
-        params = get_current_context()["params"]
+        params = _params(get_current_context())
         content_dir = os.path.join(parsed["work_dir"], "archive")
         with _stage("stats", omnetpp_results.ResultsError):
             summary = omnetpp_results.stats(parsed["parsed_dir"], content_dir,
@@ -302,12 +340,13 @@ def simulation_postprocess():
         from storage_backends.settings import SettingsError
 
         context = get_current_context()
-        params = context["params"]
+        params = _params(context)
         with _stage("upload", SettingsError, AirflowNotFoundException):  # a backend defined wrong, or not at all
             hook = StorageBackendHook(params["storage_backend"])
             name = remote_name(params["title"], params["simulation_id"], archive["sha256"])
             uploaded = hook.get_backend().upload(archive["path"], name, hook.settings.keep_days).as_dict()
         log.info("upload: %s -> %s", name, uploaded["link"])
+        _note_share_link(context, uploaded["link"])
         context["outlet_events"][UPLOADS].extra = {"simulation_id": params["simulation_id"],
                                                    "backend": params["storage_backend"], **uploaded}
         return uploaded
@@ -318,7 +357,7 @@ def simulation_postprocess():
         from simpost.stage import peak_rss_bytes
 
         context = get_current_context()
-        params, run = context["params"], _run_info(context)
+        params, run = _params(context), _run_info(context)
         with _stage("notify", timed=False):  # once uploaded, the results are delivered
             figures, summary = _stage_figures(context["ti"]), computed["summary"]
             peak = max([f["peak_rss_bytes"] for f in figures] + [peak_rss_bytes()])
@@ -352,6 +391,7 @@ def simulation_postprocess():
             raise AirflowFailException(final["reason"])
 
     collected = collect()
+    check_backend() >> collected
     computed = stats(parse(collected))
     uploaded = upload(zip_archive(computed))
     uploaded.operator.operator_extra_links = (ShareLink(),)

@@ -9,6 +9,7 @@ from airflow.sdk import BaseHook, Param, Variable, dag, get_current_context, tas
 from simpost.limits import task_timeout
 
 log = logging.getLogger(__name__)
+STALE_WORK_DIR_DAYS = 2
 
 DOC = """
 ### storage_retention
@@ -39,14 +40,15 @@ def _reference_time(params: dict) -> pendulum.DateTime:
     tags=["simpost", "storage", "retention"],
     doc_md=DOC,
     params={
-        "dry_run": Param(False, type="boolean", description="List what would be deleted; delete nothing."),
-        "backends": Param([], type="array", items={"type": "string", "minLength": 1},
+        # every type admits null, so the trigger form marks none required: a default run needs no input
+        "dry_run": Param(False, type=["null", "boolean"], description="List what would be deleted; delete nothing."),
+        "backends": Param([], type=["null", "array"], items={"type": "string", "minLength": 1},
                           description="Only these storage_backend connection ids (empty: all)."),
         "older_than_days": Param(None, type=["null", "integer"], minimum=0,
                                  description="Override every backend's keep days (manual purge)."),
         "reference_time": Param(None, type=["null", "string"],
                                 description="ISO-8601 time to count ages from instead of now."),
-        "stale_work_dir_days": Param(2, type="number", minimum=0,
+        "stale_work_dir_days": Param(STALE_WORK_DIR_DAYS, type=["null", "number"], minimum=0,
                                      description="Remove post-processing work dirs older than this."),
     },
 )
@@ -54,20 +56,24 @@ def storage_retention():
     @task
     def list_backends():
         from airflow.sdk.exceptions import AirflowNotFoundException
-        from simpost.retention import backend_ids_from_api, backend_ids_from_variable, choose
+        from simpost.airflow_api import AirflowApi
+        from simpost.retention import backend_ids_from_variable, choose, none_found
+        from storage_backends.provider import CONN_TYPE
 
-        from_variable = backend_ids_from_variable(Variable.get("storage_backends", default=None))
+        variable = Variable.get("storage_backends", default=None)
+        from_variable = backend_ids_from_variable(variable)
         try:
             api = BaseHook.get_connection("airflow_api")
         except AirflowNotFoundException:
             log.warning("no airflow_api connection: only the Variable storage_backends lists backends")
-            from_api = []
+            api, from_api = None, []
         else:
-            base = api.host if "://" in (api.host or "") else f"{api.schema or 'http'}://{api.host}"
-            base = f"{base}:{api.port}" if api.port else base
-            from_api = backend_ids_from_api(base, api.login, api.password)
+            from_api = AirflowApi.from_connection(api).connection_ids(CONN_TYPE)
         ids = choose(from_api, from_variable, get_current_context()["params"]["backends"])
-        log.info("retention: backends %s", ids)
+        if ids:
+            log.info("retention: backends %s", ids)
+        else:
+            log.warning("retention: %s", none_found(api is not None, variable is not None))
         return ids
 
     @task(map_index_template="{{ backend_id }}")
@@ -78,7 +84,7 @@ def storage_retention():
         params = get_current_context()["params"]
         hook = StorageBackendHook(backend_id)
         keep_days = hook.settings.keep_days if params["older_than_days"] is None else params["older_than_days"]
-        summary = clean(hook.get_backend(), keep_days, _reference_time(params), params["dry_run"], log.info)
+        summary = clean(hook.get_backend(), keep_days, _reference_time(params), bool(params["dry_run"]), log.info)
         log.info("retention %s: deleted %d (%d bytes), kept %d, errors %d", backend_id,
                  len(summary["deleted"]), summary["deleted_bytes"], summary["kept"], len(summary["errors"]))
         if summary["errors"]:
@@ -91,12 +97,17 @@ def storage_retention():
         from simpost.retention import remove_stale_work_dirs
 
         params = get_current_context()["params"]
-        return remove_stale_work_dirs(work_root(), params["stale_work_dir_days"],
+        days = STALE_WORK_DIR_DAYS if params["stale_work_dir_days"] is None else params["stale_work_dir_days"]
+        return remove_stale_work_dirs(work_root(), days,
                                       _reference_time(params).timestamp(), log.info)
 
     @task(trigger_rule="all_done")
-    def report(backend_ids: list, summaries):
-        done = {s["backend"]: s for s in summaries}
+    def report(backend_ids: list | None, summaries):
+        if backend_ids is None:
+            raise RuntimeError("retention: listing the backends failed (see list_backends); nothing was cleaned")
+        done = {s["backend"]: s for s in summaries or []}
+        if not backend_ids:
+            log.info("retention: no backend, nothing cleaned")
         for backend_id in backend_ids:
             s = done.get(backend_id)
             log.info("retention %s: %s", backend_id,

@@ -1,10 +1,10 @@
 """make airflow: the full local Airflow (standalone) with this project's DAGs, pools and local backend.
 
 Ctrl-C stops everything: standalone's children only stop on SIGINT to its whole process group.
+Addresses and their overrides: see localenv.py (loopback, UI on 8080, local_cloud on 8976).
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,53 +12,74 @@ import sys
 import time
 
 import requests
-from local_cloud.testing import running_server
-from localenv import BIN, DEMO, HOME, airflow_env, api_key, prepare
+from local_cloud.testing import LocalCloudServer
+from localenv import (ADMIN, API_URL, BIN, CLOUD_HOST, CLOUD_PORT, CLOUD_URL, DEMO, HOME, admin_password, api_key,
+                      prepare, standalone_env)
 
-URL = os.environ.get("SIMPOST_AIRFLOW_URL", "http://localhost:8080")
+POLL_S = 1.0  # polling interval while the api-server boots, not synchronisation
 
 
-def wait_for_api(process: subprocess.Popen, deadline_s: float = 180) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+def wait_for_api(process: subprocess.Popen, url: str = API_URL, deadline_s: float = 300,
+                 answer_s: float = 10) -> float:
+    """Seconds until the api-server answers its health check; a slow first answer is not an error."""
+    start = time.monotonic()
+    while time.monotonic() - start < deadline_s:
         if process.poll() is not None:
             sys.exit(f"airflow standalone exited with {process.returncode}; see {HOME / 'standalone.log'}")
         try:
-            if requests.get(f"{URL}/api/v2/monitor/health", timeout=2).ok:
-                return
-        except requests.ConnectionError:
+            if requests.get(f"{url}/api/v2/monitor/health", timeout=answer_s).ok:
+                return time.monotonic() - start
+        except requests.RequestException:  # not listening yet, or too busy booting to answer in time
             pass
-        time.sleep(1)  # polling interval while the api-server boots, not synchronisation
-    sys.exit(f"Airflow did not answer on {URL} within {deadline_s:.0f}s; see {HOME / 'standalone.log'}")
+        time.sleep(POLL_S)
+    sys.exit(f"Airflow did not answer on {url} within {deadline_s:.0f}s; see {HOME / 'standalone.log'}")
+
+
+def start_local_cloud(key: str) -> LocalCloudServer:
+    """local_cloud on its fixed port: links handed out before a restart must keep working."""
+    cloud = LocalCloudServer(DEMO / "cloud", key, host=CLOUD_HOST, port=CLOUD_PORT, log_path=HOME / "local_cloud.log")
+    cloud.start()
+    if cloud.port != CLOUD_PORT:  # it fell back to a free port: the fixed one is taken
+        cloud.stop()
+        sys.exit(f"local_cloud cannot listen on {CLOUD_HOST}:{CLOUD_PORT} (in use? an earlier make airflow still"
+                 " running?); stop that or set SIMPOST_LOCAL_CLOUD_PORT")
+    return cloud
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def main() -> None:
-    key = api_key()
-    with running_server(DEMO / "cloud", key) as cloud_url:
-        env = airflow_env()
-        prepare(env, cloud_url, key)
+    HOME.mkdir(exist_ok=True)
+    key, password = api_key(), admin_password()
+    cloud = start_local_cloud(key)
+    standalone = None
+    try:
+        env = standalone_env(password)
+        prepare(env, CLOUD_URL, key)
         log = open(HOME / "standalone.log", "ab")
         standalone = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, stdout=log,
                                       stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_for_api(standalone)
-            passwords = json.loads((HOME / "simple_auth_manager_passwords.json.generated").read_text())
-            print(f"Airflow UI:   {URL}")
-            print(f"Login:        admin / {passwords.get('admin')}")
-            print(f"local_cloud:  {cloud_url} (connection 'local_cloud')")
-            print(f"Results root: {env['SIMPOST_RESULTS_ROOT']}   logs: {HOME / 'standalone.log'}")
-            print("Ctrl-C stops Airflow and local_cloud.", flush=True)
-            standalone.wait()
-        except KeyboardInterrupt:
-            print("\nstopping ...", flush=True)
-        finally:
-            if standalone.poll() is None:
-                os.killpg(standalone.pid, signal.SIGINT)
-                try:
-                    standalone.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(standalone.pid, signal.SIGKILL)
-                    standalone.wait()
+        print(f"Airflow UI:   {API_URL}   (starting; logs: {HOME / 'standalone.log'})")
+        print(f"Login:        {ADMIN} / {password}")
+        print(f"local_cloud:  {CLOUD_URL} (connection 'local_cloud')")
+        print(f"Results root: {env['SIMPOST_RESULTS_ROOT']}", flush=True)
+        waited = wait_for_api(standalone)
+        print(f"Airflow is up after {waited:.0f}s. Ctrl-C stops Airflow and local_cloud.", flush=True)
+        standalone.wait()
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+    finally:
+        if standalone is not None:
+            stop_group(standalone)
+        cloud.stop()
 
 
 if __name__ == "__main__":

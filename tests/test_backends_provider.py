@@ -50,7 +50,7 @@ def test_hook_meta_route_of_the_api_server_shows_the_form(airflow_db, all_admins
     for service in ("dropbox:", "seafile:", "local:"):
         assert service in extra["storage_backend_config"]["description"]
     assert all(standard[k]["hidden"] for k in ("host", "port", "login", "url_schema"))
-    assert "local: host:port" in standard["password"]["placeholder"]
+    assert "local API key" in standard["password"]["placeholder"]
 
 
 def test_providers_manager_marks_config_sensitive():

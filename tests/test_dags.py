@@ -25,8 +25,8 @@ def test_both_dags_load_without_errors(dagbag):
 def test_postprocess_stages_in_order(dagbag):
     dag = dagbag.dags["simulation_postprocess"]
     order = [t.task_id for t in dag.topological_sort()]
-    assert order[:6] == ["collect", "parse", "stats", "zip", "upload", "notify"]
-    chain = ["collect", "parse", "stats", "zip", "upload", "notify"]
+    assert order[:7] == ["check_backend", "collect", "parse", "stats", "zip", "upload", "notify"]
+    chain = ["check_backend", "collect", "parse", "stats", "zip", "upload", "notify"]
     for upstream, downstream in zip(chain, chain[1:]):
         assert dag.get_task(downstream).upstream_task_ids >= {upstream}
     cleanup = dag.get_task("cleanup")
@@ -57,7 +57,7 @@ def _validate(dag, conf):
 def test_good_conf_takes_defaults(dagbag):
     resolved = _validate(dagbag.dags["simulation_postprocess"], GOOD)
     assert resolved["summarizing_precision"] == 100 and resolved["statistics"] == "all"
-    assert resolved["notification_email"] is None and resolved["title"] == ""
+    assert resolved["notification_email"] is None and resolved["title"] is None
 
 
 @pytest.mark.parametrize("bad, param", [

@@ -7,30 +7,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import requests
-
-CONN_TYPE = "storage_backend"
-
-
-def backend_ids_from_api(base_url: str, username: str, password: str, timeout: float = 30.0) -> list[str]:
-    """Ids of every storage_backend connection in the metadata DB, read through Airflow's REST API."""
-    base = base_url.rstrip("/")
-    token = requests.post(f"{base}/auth/token", json={"username": username, "password": password},
-                          timeout=timeout)
-    if token.status_code >= 400:
-        raise RuntimeError(f"Airflow API refused the airflow_api credentials (HTTP {token.status_code})")
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    ids, offset = [], 0
-    while True:
-        page = requests.get(f"{base}/api/v2/connections", headers=headers, timeout=timeout,
-                            params={"limit": 100, "offset": offset, "order_by": "connection_id"})
-        page.raise_for_status()
-        body = page.json()
-        ids += [c["connection_id"] for c in body["connections"] if c["conn_type"] == CONN_TYPE]
-        offset += len(body["connections"])
-        if not body["connections"] or offset >= body["total_entries"]:
-            return ids
-
 
 def backend_ids_from_variable(value: str | None) -> list[str]:
     """The Variable `storage_backends`: a JSON list of connection ids (for env/secrets-backend connections)."""
@@ -43,6 +19,7 @@ def backend_ids_from_variable(value: str | None) -> list[str]:
 
 
 def choose(from_api: list[str], from_variable: list[str], only: list[str] | None) -> list[str]:
+    """The ids to clean: both sources united, limited to `only` when given (each must exist)."""
     ids = sorted(set(from_api) | set(from_variable))
     if only:
         unknown = sorted(set(only) - set(ids))
@@ -50,6 +27,15 @@ def choose(from_api: list[str], from_variable: list[str], only: list[str] | None
             raise ValueError(f"backends {unknown} are not storage_backend connections (known: {ids})")
         ids = [i for i in ids if i in only]
     return ids
+
+
+def none_found(api_asked: bool, variable_set: bool) -> str:
+    """Why a retention run has nothing to clean, and how to make it see the backends."""
+    api = ("the REST API (airflow_api connection) lists no storage_backend connection" if api_asked else
+           "there is no airflow_api connection, so connections made in the UI are not listed")
+    variable = "the Variable storage_backends " + ("names none" if variable_set else "is not set")
+    return (f"no storage backend found: {api}, and {variable}; add an airflow_api HTTP connection (api-server URL,"
+            " login, password) or list connection ids in the Variable storage_backends")
 
 
 def expired(files, keep_days: int, now: datetime) -> tuple[list, list]:

@@ -83,5 +83,8 @@ class LocalBackend:
             status = self._call("status", self.client.status)
         except BackendError as exc:
             return False, str(exc)
+        hint = (" Move the server to Backend config {\"server\": ...} and the API key to Backend token:"
+                " Airflow masks the token in logs, and with the server there every share link reads ***."
+                if self.cfg.server_in_token else "")
         return True, (f"local_cloud {health.get('version', '?')} at {self.client.base}: {status.get('files', 0)}"
-                      f" file(s), {status.get('free_bytes', '?')} bytes free")
+                      f" file(s), {status.get('free_bytes', '?')} bytes free.{hint}")

@@ -5,13 +5,18 @@ Airflow 3.3 builds the connection form from `conn-fields` (stored as plain keys 
 """
 
 CONN_TYPE = "storage_backend"
+HOOK_NAME = "Storage backend (simpost)"
+# Holds the service's settings and (dropbox) secrets, so the api-server must redact it by name:
+# `[core] sensitive_var_conn_names` (Airflow 3.3.2 ignores `format: password` when redacting).
+CONFIG_FIELD = "storage_backend_config"
 
 _CONFIG_HELP = (
-    "JSON, per service. dropbox: {\"app_key\": \"...\", \"app_secret\": \"...\", \"refresh_token\": \"...\","
-    " \"folder\": \"/simpost\"} (or leave empty and put a legacy access token in Backend token). "
-    "seafile: {\"server\": \"https://seafile.example.org\", \"token\": \"<seafile-get-token>\","
-    " \"repoid\": \"<seafile-list-repo-ids>\", \"folder\": \"/simpost\"}. "
-    "local: {\"api_key\": \"<local_cloud API key>\"}. Optional \"chunk_size\" in bytes (dropbox, seafile)."
+    "JSON, per service. local: {\"server\": \"127.0.0.1:8976\"} (host:port or URL of local_cloud; its API key"
+    " goes in Backend token). seafile: {\"server\": \"https://seafile.example.org\", \"repoid\":"
+    " \"<seafile-list-repo-ids>\", \"folder\": \"/simpost\"} (API token from seafile-get-token in Backend token)."
+    " dropbox: {\"app_key\": \"...\", \"app_secret\": \"...\", \"refresh_token\": \"...\", \"folder\": \"/simpost\"}"
+    " (or leave it empty and put a legacy access token in Backend token). Optional \"chunk_size\" in bytes"
+    " (dropbox, seafile)."
 )
 
 CONN_FIELDS = {
@@ -29,7 +34,7 @@ CONN_FIELDS = {
             "pattern": r"^(dropbox|seafile|local)([-_.][A-Za-z0-9][A-Za-z0-9._-]*)?$",
         },
     },
-    "storage_backend_config": {
+    CONFIG_FIELD: {
         "label": "Backend config",
         "description": _CONFIG_HELP,
         "schema": {"type": ["string", "null"], "format": "password"},
@@ -51,11 +56,13 @@ UI_FIELD_BEHAVIOUR = {
     "hidden-fields": ["schema", "host", "port", "login"],
     "relabeling": {"password": "Backend token", "description": "Backend description"},
     "placeholders": {
-        "password": "dropbox: legacy access token (empty with OAuth2 config) | local: host:port or URL"
-        " of local_cloud | seafile: unused (token goes in the config)",
+        "password": "The service's secret: local API key, Seafile API token, or a legacy Dropbox token",
+        # not shown by Airflow 3.3.2, which prefixes every placeholder key but host, schema, login,
+        # password, port and extra; kept for the versions that fix that
+        "description": "What this backend is for, e.g. 'OPS runs of the lab, kept 30 days'",
         "storage_backend": "Lab Dropbox",
         "storage_backend_id": "dropbox | seafile | local (suffix allowed: seafile-zfn)",
-        "storage_backend_config": "{\"app_key\": \"...\", \"app_secret\": \"...\", \"refresh_token\": \"...\"}",
+        CONFIG_FIELD: "{\"server\": \"127.0.0.1:8976\"}",
         "storage_backend_keep_days": "30",
     },
 }
@@ -77,7 +84,7 @@ def provider_info() -> dict:
             {
                 "connection-type": CONN_TYPE,
                 "hook-class-name": "storage_backends.hook.StorageBackendHook",
-                "hook-name": "Storage backend (simpost)",
+                "hook-name": HOOK_NAME,
                 "conn-fields": CONN_FIELDS,
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }

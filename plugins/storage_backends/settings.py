@@ -74,10 +74,15 @@ class SeafileConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LocalConfig:
-    """A local_cloud server: URL from the token field, API key from the config."""
+    """A local_cloud server: its address from the config, its API key from the token field.
+
+    `server_in_token` marks the earlier form (address in the token, key in the config), which
+    still works but makes Airflow mask the address, and so every share link, in logs and XComs.
+    """
 
     server: str
     api_key: str = dataclasses.field(repr=False)
+    server_in_token: bool = dataclasses.field(default=False, compare=False)
 
 
 ServiceConfig = DropboxConfig | SeafileConfig | LocalConfig
@@ -359,13 +364,24 @@ def _seafile(conn_id: str, token: str | None, raw: dict) -> SeafileConfig:
 
 
 def _local(conn_id: str, token: str | None, raw: dict) -> LocalConfig:
-    r = _ConfigReader(conn_id, "local", raw, {"api_key"})
-    api_key = r.text("api_key", required=True, hint=", the local_cloud server's API key")
-    if not token:
+    """Config `{"server"}` + the API key as token; the earlier form (server as token) still works."""
+    r = _ConfigReader(conn_id, "local", raw, {"server", "api_key"})
+    server, api_key = r.text("server"), r.text("api_key")
+    if server:
+        api_key = api_key or token
+        if not api_key:
+            raise SettingsError(conn_id, "storage_backend_token",
+                                "local needs the local_cloud server's API key here")
+        url = _http_url(conn_id, "storage_backend_config", server, "local 'server'")
+        return LocalConfig(server=url, api_key=api_key)
+    if not token or not api_key:
         raise SettingsError(
-            conn_id, "storage_backend_token", "local needs the local_cloud server as host:port or URL",
+            conn_id, "storage_backend_config",
+            "local needs {\"server\": \"host:port\"} (or an http(s):// URL of local_cloud) here and the API key"
+            " in Backend token",
         )
-    return LocalConfig(server=_http_url(conn_id, "storage_backend_token", token, "local server"), api_key=api_key)
+    url = _http_url(conn_id, "storage_backend_token", token, "local server")
+    return LocalConfig(server=url, api_key=api_key, server_in_token=True)
 
 
 _BUILDERS = {"dropbox": _dropbox, "seafile": _seafile, "local": _local}
