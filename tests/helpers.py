@@ -13,9 +13,9 @@ ARCHIVE_LAYOUT = {"INFO.txt", "omnetpp.ini", "csv/scalars.csv", "csv/statistics.
 def local_backend_conn(url: str, api_key: str, keep_days: int = 7, active: bool = True) -> str:
     """A storage_backend connection as AIRFLOW_CONN_<ID> JSON, the way an admin defines it by env."""
     return json.dumps({
-        "conn_type": "storage_backend", "password": url, "description": "test local_cloud",
+        "conn_type": "storage_backend", "password": api_key, "description": "test local_cloud",
         "extra": {"storage_backend": "Local cloud", "storage_backend_id": "local",
-                  "storage_backend_config": json.dumps({"api_key": api_key}),
+                  "storage_backend_config": json.dumps({"server": url}),
                   "storage_backend_keep_days": keep_days, "storage_backend_active": active},
     })
 

@@ -179,9 +179,12 @@ def test_local_cloud_connection_and_service(resolved):
     assert isinstance(extra["storage_backend_keep_days"], int)
     config = json.loads(extra["storage_backend_config"])
     cloud_env = _env(services["local-cloud"])
-    assert config["api_key"] == cloud_env["LOCAL_CLOUD_API_KEY"], "worker and local-cloud keys differ"
-    host, port = conn["password"].split(":")
+    assert conn["password"] == cloud_env["LOCAL_CLOUD_API_KEY"], "worker and local-cloud keys differ"
+    host, port = config["server"].split(":")  # not a secret: share links stay readable in task logs
     assert host == "local-cloud" and port == cloud_env["LOCAL_CLOUD_PORT"]
+    common = _env(services["airflow-apiserver"])  # the Test button, and Backend config masked in the UI
+    assert common["AIRFLOW__CORE__TEST_CONNECTION"] == "Enabled"
+    assert "storage_backend_config" in common["AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"].split(",")
     # every LOCAL_CLOUD_* given to the server is a setting it reads (pydantic-settings, env prefix LOCAL_CLOUD_)
     from local_cloud.settings import ServerSettings
 
