@@ -220,7 +220,15 @@ class AirflowUI:
         return link
 
     def download(self, link: Locator) -> Download:
-        """Click a link that downloads (a new tab whose download Chromium files under this page)."""
-        with self.page.expect_download() as download:
+        """Follow a share link as a person does: it opens local_cloud's page (the run, its report) in
+        a new tab, whose Download button gives the archive."""
+        with self.page.context.expect_page() as opened:
             link.click()
+        share = opened.value
+        expect(share.locator("iframe")).to_have_attribute("sandbox", "")  # the report, sandboxed
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        share.screenshot(path=str(SCREENSHOTS / "share-page.png"))
+        with share.expect_download() as download:
+            share.get_by_role("link", name=re.compile("^Download")).click()
+        share.close()
         return download.value

@@ -34,6 +34,7 @@ from playwright.sync_api import expect
 from browser import STANDARD_LABELS, AirflowUI, chromium
 from cluster import AirflowCluster, free_port
 from conftest import POOLS, REPO
+from results_check import validate_result
 from storage_backends.provider import CONFIG_FIELD
 from storage_backends.settings import LABELS
 from test_rest_e2e import Callbacks, Mailbox, body_of
@@ -282,7 +283,8 @@ def test_a_wrong_backend_fails_the_first_task_naming_connection_and_field(world,
         [mail] = world.mailbox.to("typo@lab.test")
         assert "failed" in mail["Subject"] and "check_backend" in body_of(mail)
         [callback] = [body for path, body in Callbacks.received if path == "/done/ui-typo"]
-        assert callback["failed_task"] == "check_backend" and "'ui_locla'" in callback["reason"]
+        validate_result(callback)
+        assert callback["stage"] == "check_backend" and "'ui_locla'" in callback["reason"]
 
         expected = {"ui_switched_off": "Backend active (storage_backend_active): off",
                     "ui_half_done": "Backend config (storage_backend_config): local needs"}

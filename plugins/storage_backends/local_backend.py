@@ -27,16 +27,19 @@ class LocalBackend:
     """One local_cloud server; remote ids are local_cloud file ids."""
 
     def __init__(self, settings: BackendSettings, retry: RetryPolicy = DEFAULT_RETRY):
-        """`retry` is taken like every backend's but not used: the client already retries."""
+        """The client retries by its own budget; a policy of a single attempt (the Test button,
+        where a person waits) makes it try once."""
         if not isinstance(settings.config, LocalConfig):
             raise TypeError("LocalBackend needs local settings")
         self.settings, self.cfg = settings, settings.config
+        self.once = retry.attempts <= 1
 
     @cached_property
     def client(self):
         from local_cloud.client import LocalCloudClient
 
-        return LocalCloudClient(self.cfg.server, self.cfg.api_key, timeout=300.0)
+        budget = {"retry_budget": 0.0} if self.once else {}
+        return LocalCloudClient(self.cfg.server, self.cfg.api_key, timeout=300.0, **budget)
 
     def _call(self, what: str, fn, *args, **kwargs):
         from local_cloud.client import LocalCloudError
