@@ -283,6 +283,23 @@ def test_names_from_result_files_are_shown_as_text(tmp_path, chromium):
     assert s.charts == 1 and (out / "graphs" / "q_len_vector.png").is_file()
 
 
+def test_a_file_name_with_a_line_break_and_nul_in_attributes_stay_data(tmp_path):
+    """Issue 13 item 12: a file name with a newline injected a line into INFO.txt; NUL from an
+    attribute was copied in."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "a\nFAKE LINE: injected.sca").write_bytes(
+        b"version 3\nrun r1\nattr configname Gen\x00eral\nattr network Net\x00work\nattr runnumber 0\n\n"
+        b"scalar M x 1\n\n")
+    _, _, out = export(run, tmp_path)
+    info = (out / "INFO.txt").read_text()
+    assert not any(line.startswith("FAKE LINE") for line in info.splitlines())
+    assert "a\\x0aFAKE LINE: injected.sca" in info and "Gen\\x00eral" in info
+    for produced in out.rglob("*"):
+        if produced.is_file() and produced.suffix in (".txt", ".html", ".csv"):
+            assert b"\x00" not in produced.read_bytes(), produced.name
+
+
 # ----------------------------------------------------------------------------- ops preset
 def _write_ops_run(d: Path) -> None:
     """A run of an OPS network recording two OPS statistics on the network module (real OPS runs

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from .contents import Contents
 from .runfigures import RunFigures
@@ -9,6 +10,13 @@ from .textfmt import fmt
 
 NONE = "–"
 MIB = 1 << 20
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def plain(s) -> str:
+    """Text from result files shown as data: one line, control characters (a line break in a
+    quoted module name, a NUL in an attribute) written as \\xHH escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(s))
 
 
 def number(x) -> str:

@@ -5,23 +5,17 @@ are written as escapes, so every entry stays on its own line.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from . import display
 from .contents import Contents
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 EMPTY_LISTED = 200
-
-
-def _clean(s) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(s))
 
 
 def write_info(path, c: Contents) -> None:
     lines = _header(c) + _runs(c) + _files(c) + _layout(c) + _warnings(c) + _empty(c) + _simrun(c)
-    Path(path).write_text("\n".join(_clean(line) for line in lines) + "\n")
+    Path(path).write_text("\n".join(display.plain(line) for line in lines) + "\n")
 
 
 def _header(c: Contents) -> list[str]:

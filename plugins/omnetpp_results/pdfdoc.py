@@ -12,13 +12,15 @@ from __future__ import annotations
 import struct
 import zlib
 
+from .display import plain
+
 FONTS = {"F1": "Helvetica", "F2": "Helvetica-Bold", "F3": "Courier", "F4": "Courier-Bold"}
 COURIER_EM = 0.6  # every Courier glyph is 600/1000 em wide
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _escape(s: str) -> bytes:
-    raw = s.encode("cp1252", errors="replace")
+    raw = plain(s).encode("cp1252", errors="replace")
     return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)").replace(b"\r", b" ")
 
 

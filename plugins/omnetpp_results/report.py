@@ -7,7 +7,7 @@ values are data, never markup.
 from __future__ import annotations
 
 import base64
-from html import escape
+import html
 from pathlib import Path
 
 from . import display
@@ -16,6 +16,11 @@ from .contents import Contents
 from .naming import safe, unique_stems
 from .report_pdf import write_pdf
 from .tables import COLUMNS, NameRow
+
+
+def escape(s) -> str:
+    """HTML text of a value that may come from a result file."""
+    return html.escape(display.plain(s))
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d2330;
