@@ -94,7 +94,6 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport) -> None:
         super().connection_made(_Lingering(transport, self.loop, self.limits.linger))
-        self._header_bytes = 0
         self._header_timer = None
         self._message_done = True
         self._await_header()
@@ -106,7 +105,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def _await_header(self) -> None:
         self.limits.waiting.pop(self, None)
         self.limits.waiting[self] = None
-        self._header_bytes = 0
+        self._header_bytes, self._tail = 0, b""
         if self._header_timer is not None:
             self._header_timer.cancel()
         self._header_timer = self.loop.call_later(self.limits.header_timeout, self._close_for,
@@ -127,16 +126,20 @@ class GuardedProtocol(HttpToolsProtocol):
         self.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
-        was_waiting = self in self.limits.waiting
-        super().data_received(data)  # may complete the header (and carry body bytes after it)
-        if was_waiting and self in self.limits.waiting and not self.transport.is_closing():
-            self._header_bytes += len(data)
+        # Counted before parsing: a chunk that completes an oversized header must not reach the app.
+        if self in self.limits.waiting and not self.transport.is_closing():
+            seen = self._tail + data  # the blank line may straddle two chunks
+            end = seen.find(b"\r\n\r\n")
+            self._header_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            self._tail = seen[-3:]
             if self._header_bytes > self.limits.max_header_bytes:
                 self._header_done()
                 self.limits.closures.note(f"with a header over {self.limits.max_header_bytes} bytes", self.client)
                 self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
                                      b"content-length: 0\r\nconnection: close\r\n\r\n")
                 self.transport.close()
+                return
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         self._message_done = False

@@ -87,6 +87,17 @@ def test_item3_oversized_header_is_refused_with_431(tmp_path):
         assert requests.get(srv.url + "/health", timeout=5).status_code == 200
 
 
+def test_item3_an_oversized_header_arriving_in_one_piece_is_refused_too(tmp_path):
+    """The whole request in one segment: the chunk that completes the header is counted before parsing."""
+    with LocalCloudServer(tmp_path / "store", KEY) as srv:
+        request = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Filler: " + b"a" * 70_000 + b"\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(request)
+            reply = s.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 431")
+        assert requests.get(srv.url + "/health", headers={"X-Filler": "a" * 60_000}, timeout=5).status_code == 200
+
+
 def test_item3_a_flood_of_idle_connections_cannot_lock_clients_out(tmp_path):
     """What issue 13 reproduced: 1024 descriptors (systemd's default) and 1100 idle connections."""
     with LocalCloudServer(tmp_path / "store", KEY, max_open_files=1024) as srv:
