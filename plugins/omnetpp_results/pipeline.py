@@ -24,12 +24,11 @@ from pathlib import Path
 from . import fastparse, simrun
 from .errors import ResultsError
 from .resample import grid_size, resample, resample_held
-from .scafile import ScaReader
+from .readers import nothing_readable, read_result_file
 from .selection import Selection
-from .sqlitefile import SqliteReader, _connect, is_sqlite
+from .sqlitefile import _connect, is_sqlite
 from .store import Parsed, Sink
 from .textfmt import fmt
-from .vecfile import VecReader
 
 __all__ = ["Inputs", "ResultsError", "find_inputs", "parse", "stats", "write_archive"]
 
@@ -122,14 +121,13 @@ def parse(results_dir, parsed_dir, *, runconfig=None, statistics="all", progress
         return run_ok(run) and sel(run, module, name)
 
     files = []
+    problems = []
     skipped = []
     configs_seen = set()
     sink = Sink(parsed_dir)
     try:
         for kind, paths in (("vec", inputs.vec), ("sca", inputs.sca)):
             for path in paths:
-                if path.stat().st_size == 0:
-                    raise ResultsError("empty result file", path=path)
                 if runconfig is not None:
                     cfgs = _configs_of(path)
                     if cfgs is not None:
@@ -137,14 +135,12 @@ def parse(results_dir, parsed_dir, *, runconfig=None, statistics="all", progress
                         if runconfig not in cfgs:
                             skipped.append(str(path))
                             continue
-                if is_sqlite(path):
-                    info = SqliteReader(path, sink, select, progress).read()
-                elif kind == "vec":
-                    info = VecReader(path, sink, select, progress).read(inputs.vci_for(path))
-                else:
-                    info = ScaReader(path, sink, select).read()
-                info["kind"] = kind
-                files.append(info)
+                res = read_result_file(path, kind, sink, select, inputs.vci_for(path), progress)
+                problems += res.problems
+                if res.info is not None:
+                    files.append(res.info)
+        if not files and problems:
+            raise nothing_readable(problems)
         for run in list(sink.runs.values()):
             configs_seen.add(run.attrs.get("configname"))
             if not run_ok(run):
@@ -172,6 +168,7 @@ def parse(results_dir, parsed_dir, *, runconfig=None, statistics="all", progress
             "ini": str(ini.relative_to(inputs.root)) if ini else None,
             "parse_seconds": seconds, "parse_peak_rss_mb": _peak_rss_mb(),
             "parser_backend": fastparse.backend(), "bytes_read": bytes_read,
+            "problems": [p.to_dict() for p in problems],
         }
         sink.extra = extra
         sink.finish()
@@ -185,6 +182,7 @@ def parse(results_dir, parsed_dir, *, runconfig=None, statistics="all", progress
         "statistics": len(sink.statistics), "params": len(sink.params),
         "samples": int(sink.pairs), "bytes_read": bytes_read,
         "seconds": round(time.perf_counter() - t_start, 3), "logs": len(inputs.logs),
+        "problems": [p.to_dict() for p in problems],
     }
     if progress:
         progress(f"parsed {len(files)} files, {summary['vectors']} vectors, "
