@@ -204,6 +204,24 @@ def test_corrupt_sqlite(shared_results, tmp_path):
     assert "x.vec" in str(ei.value)
 
 
+def test_sqlite_values_of_the_wrong_type(shared_results, tmp_path):
+    """A SQLite result file whose columns hold what OMNeT++ never writes: a clear error, no traceback."""
+    import sqlite3
+    src = shared_results / "aloha-PureAloha2-sqlite" / "results" / "PureAloha2-sqlite-#0.vec"
+    d = tmp_path / "run"
+    d.mkdir()
+    for sql in ("update vectorData set value='abc' where rowid=5",
+                "update vectorData set value=1, simtimeRaw='x' where rowid=5"):
+        shutil.copyfile(src, d / "x.vec")
+        con = sqlite3.connect(d / "x.vec")
+        con.execute(sql)
+        con.commit()
+        con.close()
+        with pytest.raises(ResultsError, match="values OMNeT.. does not write") as ei:
+            parse(d, tmp_path / "p")
+        assert "x.vec" in str(ei.value)
+
+
 def test_unknown_preset_and_bad_precision(shared_results, tmp_path):
     with pytest.raises(ResultsError, match="unknown statistic preset"):
         parse(shared_results / "routing-Net10", tmp_path / "p", statistics="opps")

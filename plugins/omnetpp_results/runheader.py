@@ -6,6 +6,9 @@ from .errors import ResultsError
 from .store import MAX_ATTRS, Run, Sink
 from .textfmt import snippet
 
+#: what a run costs in memory besides its header text (charged against the sink's budget)
+RUN_COST = 512
+
 
 class RunHeaderReader:
     """Base of the text readers. Run headers are kept in memory, within the sink's budget; attr
@@ -35,6 +38,7 @@ class RunHeaderReader:
                 raise self.err("malformed run line", ln)
             if self.version is None:
                 self.version = 2  # OMNeT++ 4.0 wrote no version line; its grammar is version 2's
+            self.sink.charge(RUN_COST + len(toks[1]), self.path, ln)
             self.run = Run(toks[1])
             self.runs.append(self.run)
             self.target = self.run

@@ -76,6 +76,9 @@ class SqliteReader:
             return self._read(con, tables)
         except sqlite3.DatabaseError as e:
             raise ResultsError(f"corrupt SQLite result file ({e})", path=self.path) from None
+        except (ValueError, TypeError, KeyError, OverflowError) as e:  # a value of the wrong type
+            raise ResultsError(f"SQLite result file with values OMNeT++ does not write "
+                               f"({e.__class__.__name__})", path=self.path) from None
         finally:
             con.close()
 
