@@ -720,6 +720,8 @@ class VciIndex:
                 continue
             kw = toks[0]
             if kw == "run" and len(toks) == 2:
+                if self.runs:
+                    raise IndexMismatch("index of several runs")
                 self.runs.append(toks[1])
             elif kw == "vector" and len(toks) in (4, 5):
                 self._declare(toks, ln)
