@@ -47,7 +47,7 @@ def test_one_line_index_is_not_used_and_says_why(shared_results, tmp_path):
     vci.write_bytes(f"file {size} 1 ".encode() + b"7" * (MAX_LINE + 1))
     s = parse(d, tmp_path / "p")
     assert [f["index"] for f in s["files"] if f["path"].endswith(".vec")] == \
-        [f"ignored: line 1: line longer than {MAX_LINE >> 20} MB: not an OMNeT++ result file"]
+        [f"ignored: a line longer than {MAX_LINE >> 20} MB: not an index"]
     assert s["samples"] == 38536 and s["problems"] == []
 
 

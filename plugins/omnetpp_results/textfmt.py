@@ -173,14 +173,14 @@ class Lines:
 
     strict=True (result files): lines must be UTF-8 and at most MAX_LINE bytes, backslash-newline
     continues a line (as OMNeT++'s reader allows); anything else is a ResultsError naming the line.
-    strict=False (logs): bad bytes are replaced and longer lines skipped. raw=True: the lines as
-    bytes, not decoded and not continued. `start` is the byte offset of the line last yielded.
+    strict=False (logs): bad bytes are replaced and longer lines skipped. `start` is the byte
+    offset of the line last yielded.
     After the iteration, cut_bytes is the length of an incomplete last line (no line end), which
     is not yielded.
     """
 
-    def __init__(self, f, path=None, strict: bool = True, chunk: int = 1 << 20, raw: bool = False):
-        self.f, self.path, self.strict, self.chunk, self.raw = f, path, strict, chunk, raw
+    def __init__(self, f, path=None, strict: bool = True, chunk: int = 1 << 20):
+        self.f, self.path, self.strict, self.chunk = f, path, strict, chunk
         self.cut_bytes = 0
         self.start = 0
         self.lines = 0
@@ -214,10 +214,6 @@ class Lines:
                 if len(raw) > MAX_LINE:
                     if self.strict:
                         raise self._too_long(self.lines)
-                    continue
-                if self.raw:
-                    self.start = here
-                    yield self.lines, raw[:-1] if raw.endswith(b"\r") else raw
                     continue
                 text = self._decode(raw, self.lines)
                 if self.strict and text.endswith("\\") and not text.endswith("\\\\"):

@@ -16,7 +16,6 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from . import fastparse
 from .errors import Problem, ResultsError
 from .runheader import RunHeaderReader
 from .store import Sink, TimeOrderError
-from .textfmt import BOM, MAX_LINE, Chunks, Lines, parse_id, parse_number, snippet, tokenize
+from .textfmt import BOM, MAX_LINE, Chunks, parse_id, parse_number, snippet, tokenize
 
 CHUNK = 16 << 20
 #: vector ids below this are looked up in a dense table (OMNeT++ numbers vectors 0, 1, 2, ...)
@@ -157,6 +156,7 @@ class VecReader(RunHeaderReader):
         self.data_lines = 0
         self.problems: list[Problem] = []
         self._bytes_read = 0
+        self._buf = None
 
     # ---------------------------------------------------------------- declarations
     def text_line(self, line: str, lineno: int | None) -> None:
@@ -477,10 +477,8 @@ class VecReader(RunHeaderReader):
         length is only a hint to skip unselected blocks unread (OMNeT++ 6 counts the end-of-run
         blank line into it, and OMNeT++ 4 on Windows wrote wrong ones for CRLF files)."""
         prog = Progress(self.progress_cb, self.path, size)
-        b = idx.blocks
-        nblk = b["offset"].size
-        # Python lists: the loop below visits every block, numpy scalars would cost more
-        blk = _Blocks(b["id"].tolist(), b["offset"].tolist(), b["length"].tolist(), b["count"].tolist())
+        blk = _Blocks(idx.blocks)
+        nblk = len(blk.off)
         fd = os.open(self.path, os.O_RDONLY)
         try:
             start = len(BOM) if os.pread(fd, len(BOM), 0) == BOM else 0
@@ -560,12 +558,9 @@ class VecReader(RunHeaderReader):
         nblk = len(blk.off)
         pos = blk.off[i]
         # how much to read first: the blocks' lengths say, when they are right
-        k = i + 1
-        while k < nblk and blk.off[k] == blk.off[k - 1] + blk.length[k - 1] \
-                and blk.off[k] + blk.length[k] - pos <= CHUNK and self._selected(blk.ids[k]):
-            k += 1
+        k, bpos = self._adjacent_selected(blk, i)
         hint = blk.off[k - 1] + blk.length[k - 1] - pos
-        if 0 < hint <= CHUNK and self._read_by_length(fd, blk, i, k, pos, hint):
+        if 0 < hint <= CHUNK and self._read_by_length(fd, blk, i, k, pos, hint, bpos):
             return k, pos + hint
         want = min(hint if hint > 0 else 1 << 16, CHUNK)
         j, seen = i, 0  # current block, its lines read so far
@@ -608,22 +603,37 @@ class VecReader(RunHeaderReader):
             if done:
                 return j, pos
 
+    def _adjacent_selected(self, blk: "_Blocks", i: int):
+        """(k, bpos): blocks i..k-1 follow each other by their lengths, within CHUNK bytes, and are
+        of selected vectors (block i is); bpos their declaration indexes. Vectorized: a 1 GB file
+        has ~10^5 blocks."""
+        run_end = int(blk.breaks[np.searchsorted(blk.breaks, i, side="right")])
+        # within a run of adjacent blocks the ends ascend
+        stop = i + max(int(np.searchsorted(blk.end[i:run_end], blk.off[i] + CHUNK, side="right")), 1)
+        pos = self.decls.lookup(blk.ids_np[i:stop])
+        if pos is None:  # a vector declared further on: take the blocks up to it
+            pos = self.decls.lookup(blk.ids_np[i:i + 1])
+        sel = self.decls.keys[pos] >= 0
+        k = i + (int(np.argmin(sel)) if not sel.all() else sel.size)
+        return max(k, i + 1), pos[:max(k - i, 1)].astype(np.int32)
 
-    def _read_by_length(self, fd, blk: "_Blocks", i: int, k: int, pos: int, size: int) -> bool:
+    def _read_by_length(self, fd, blk: "_Blocks", i: int, k: int, pos: int, size: int, bpos) -> bool:
         """The usual case, in one bulk pass: blocks i..k-1 are where their offsets and lengths
         say (the last may include the end-of-run blank line). False (nothing read into the sink)
         if the lines do not come out as the index's ids and counts."""
-        data = os.pread(fd, size, pos)
-        self._bytes_read += len(data)
-        if len(data) != size or not data.endswith(b"\n"):
+        if self._buf is None:  # one buffer for every read: fresh 16 MB ones cost page faults
+            self._buf = bytearray(CHUNK)
+        got = os.preadv(fd, [memoryview(self._buf)[:size]], pos)
+        self._bytes_read += got
+        data = memoryview(self._buf)[:got]
+        if got != size or data[-1] != 10:
             return False
         cut = _without_blank_tail(data)  # OMNeT++ 6 counts the end-of-run blank line in
-        res = self.bulk(memoryview(data)[:cut])
+        res = self.bulk(data[:cut])
         if res is None:
             return False
         state = np.zeros(2, dtype=np.int64)
-        bpos = np.array([self.decls.find(b) for b in blk.ids[i:k]], dtype=np.int32)
-        if not fastparse.runs_continue(res[0], bpos, np.array(blk.count[i:k], dtype=np.int64), state) \
+        if not fastparse.runs_continue(res[0], bpos, blk.count_np[i:k], state) \
                 or state[0] != k - i:
             return False
         try:
@@ -633,25 +643,30 @@ class VecReader(RunHeaderReader):
         return True
 
 
-@dataclass
 class _Blocks:
-    """The index's block table as Python lists, sorted by offset."""
-    ids: list
-    off: list
-    length: list
-    count: list
+    """The index's block table, sorted by offset: as Python lists for the loop that visits every
+    block (numpy scalars would cost more there) and as arrays for runs of blocks."""
+
+    def __init__(self, b: dict):
+        self.ids_np, self.count_np = b["id"], b["count"]
+        self.end = b["offset"] + b["length"]
+        # where a block does not start at the previous one's end (+ the end of the table)
+        self.breaks = np.r_[np.flatnonzero(b["offset"][1:] != self.end[:-1]) + 1, b["id"].size]
+        self.ids, self.off = b["id"].tolist(), b["offset"].tolist()
+        self.length, self.count = b["length"].tolist(), b["count"].tolist()
 
 
-def _without_blank_tail(data: bytes) -> int:
-    """Length of data without the blank lines (LF or CRLF) at its end."""
+def _without_blank_tail(data) -> int:
+    """Length of data (bytes-like, ending with a line end) without its trailing blank lines (LF or
+    CRLF)."""
     cut = len(data)
-    while True:
-        if data.endswith(b"\n\n", 0, cut):
+    while cut >= 2 and data[cut - 2] == 10:
+        cut -= 1
+    while cut >= 3 and data[cut - 3:cut] == b"\n\r\n":
+        cut -= 2
+        while cut >= 2 and data[cut - 2] == 10:
             cut -= 1
-        elif data.endswith(b"\n\r\n", 0, cut):
-            cut -= 2
-        else:
-            return cut
+    return cut
 
 
 def _close(a, b, rel=1e-12):
@@ -681,41 +696,35 @@ class VciIndex:
         self = cls(path, vec_size)
         try:
             with open(path, "rb") as f:
-                lines = Lines(f, path, strict=True, raw=True)
-                self._read(lines)
-        except ResultsError as e:
-            raise IndexMismatch(f"line {e.line}: {e.message}" if e.line else e.message) from None
+                chunks = Chunks(f, 1 << 20, too_long=lambda: IndexMismatch(
+                    f"a line longer than {MAX_LINE >> 20} MB: not an index"))
+                lineno = 0
+                for buf, cut in chunks:
+                    lines = buf[:cut].split(b"\n")
+                    lines.pop()
+                    self._lines(lines, lineno)
+                    lineno += len(lines)
         except OSError as e:
             raise IndexMismatch(f"unreadable ({e.__class__.__name__})") from None
-        if lines.cut_bytes:
-            raise IndexMismatch("index truncated (its last line is incomplete)")
+        if chunks.rest or not lineno:
+            raise IndexMismatch("index truncated (its last line is incomplete)" if lineno else "empty index")
         if len(self.runs) != 1:
-            raise IndexMismatch("index of several runs" if self.runs else "index without a run line")
+            raise IndexMismatch("index without a run line")
         self._finish()
         return self
 
-    def _read(self, lines: Lines) -> None:
-        it = iter(lines)
-        first = next(it, None)
-        fp = first[1].split() if first else []
-        if len(fp) < 3 or fp[0] != b"file":
-            raise IndexMismatch("no 'file' fingerprint line")
-        if not fp[1].isdigit():
-            raise IndexMismatch("bad fingerprint line")
-        if int(fp[1]) != self.vec_size:
-            raise IndexMismatch(f"fingerprint size {fp[1].decode()} != .vec size {self.vec_size}")
-        rows: list[bytes] = []
-        for ln, raw in it:
-            if raw[:1].isdigit():  # a block line (most lines): parsed in bulk, in C
-                rows.append(raw)
-                if len(rows) >= 1 << 16:
-                    self._add_blocks(rows)
-                    rows = []
-                continue
+    def _lines(self, lines: list, lineno: int) -> None:
+        """A piece of the index: the text lines one by one, the block lines (nearly all) in bulk."""
+        if not lineno:
+            self._fingerprint(lines[0])
+            lineno, lines = 1, lines[1:]
+        text = [(i, line) for i, line in enumerate(lines) if not line[:1].isdigit()]
+        for i, raw in text:
+            ln = lineno + i + 1
             try:
-                toks = tokenize(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise IndexMismatch(f"line {ln}: garbage bytes (not UTF-8 text)") from None
+                toks = tokenize(raw.decode("utf-8").removesuffix("\r"))
+            except (UnicodeDecodeError, ResultsError):
+                raise IndexMismatch(f"line {ln}: not text in the index's grammar") from None
             if not toks:
                 continue
             kw = toks[0]
@@ -727,8 +736,18 @@ class VciIndex:
                 self._declare(toks, ln)
             elif kw not in ("version", "attr", "itervar", "config", "param"):
                 raise IndexMismatch(f"line {ln}: unexpected {snippet(kw, 20)}")
+        rows = lines if not text else [line for line in lines if line[:1].isdigit()]
         if rows:
             self._add_blocks(rows)
+
+    def _fingerprint(self, first: bytes) -> None:
+        fp = first.split()
+        if len(fp) < 3 or fp[0] != b"file":
+            raise IndexMismatch("no 'file' fingerprint line")
+        if not fp[1].isdigit():
+            raise IndexMismatch("bad fingerprint line")
+        if int(fp[1]) != self.vec_size:
+            raise IndexMismatch(f"fingerprint size {fp[1].decode()} != .vec size {self.vec_size}")
 
     def _declare(self, toks, ln) -> None:
         try:
