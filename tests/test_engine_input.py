@@ -172,8 +172,8 @@ def test_garbage_inside_a_number(shared_results, tmp_path):
 
 
 def test_sca_cut_and_corrupt(shared_results, tmp_path):
-    """A .sca cut mid-line keeps its complete items (a histogram whose last bins are missing is left
-    out, said so); one corrupt in the middle is a clear error naming the line."""
+    """A .sca cut mid-line keeps every complete line (a histogram whose last bins are missing too,
+    said so); one corrupt in the middle is a clear error naming the line."""
     d = only(small_run(shared_results, tmp_path), "Net10-#0.sca")
     sca = d / "Net10-#0.sca"
     data = sca.read_bytes()
@@ -181,12 +181,13 @@ def test_sca_cut_and_corrupt(shared_results, tmp_path):
     sca.write_bytes(data[:cut])
     s = parse(d, tmp_path / "p")
     kept = data[:cut]
-    assert s["scalars"] == kept.count(b"\nscalar ")
-    msgs = [p["message"] for p in s["problems"]]
-    assert len(msgs) == 2 and "middle of a line" in msgs[0] and "left out" in msgs[1]
-    hist_start = kept.rindex(b"\nstatistic ") + 1
-    assert s["problems"][1]["bytes_ignored"] == kept.rindex(b"\n") + 1 - hist_start
-    assert s["statistics"] == kept.count(b"\nstatistic ") - 1
+    assert s["scalars"] == kept.count(b"\nscalar ") and s["statistics"] == kept.count(b"\nstatistic ")
+    assert [p["bytes_ignored"] for p in s["problems"]] == [len(kept) - kept.rindex(b"\n") - 1, 0]
+    assert "middle of a line" in s["problems"][0]["message"]
+    assert "its last bins are missing" in s["problems"][1]["message"]
+    assert s["problems"][1]["line"] == kept[:kept.rindex(b"\nstatistic ")].count(b"\n") + 2
+    P = Parsed(tmp_path / "p")
+    assert sum(len(st["bins"]) for st in P.statistics) == kept[:kept.rindex(b"\n")].count(b"\nbin\t")
     sca.write_bytes(data.replace(b"\nscalar ", b"\nscalra ", 1))
     with pytest.raises(ResultsError, match="unexpected line") as ei:
         parse(d, tmp_path / "p")

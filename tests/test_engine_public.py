@@ -99,9 +99,10 @@ def test_public_set_equals_reference(name, tmp_path, index_report):
         assert all(agrees(a, b) for (a, _), b in zip(g["bins"], w["bin_edges"])), w["name"]
         assert all(agrees(c, b) for (_, c), b in zip(g["bins"], w["bin_counts"])), w["name"]
 
-    # what the reference reader had to skip, we report too (and nothing else is damaged)
-    problem_files = sorted({Path(p["path"]).name for p in summary["problems"]})
-    assert problem_files == sorted({p.split(":")[0] for p in ref["problems"]})
+    # what the reference reader had to skip, we skip and report too (notes that skip nothing,
+    # such as a run without its end-of-run blank line, may come on top)
+    skipped = sorted({Path(p["path"]).name for p in summary["problems"] if p["bytes_ignored"]})
+    assert skipped == sorted({p.split(":")[0] for p in ref["problems"]})
     assert not any(p["fatal"] for p in summary["problems"])
     for p in summary["problems"]:
         assert set(p) == {"path", "line", "message", "bytes_ignored", "fatal"}

@@ -3,9 +3,9 @@ scalar, par/param, statistic with its field/attr/bin lines. Values are kept as w
 precision, OMNeT++'s nan/inf spelling; the Windows spellings become nan/inf).
 
 Streamed line by line: items go to the sink's spill files as they are read, so memory does not
-grow with the file. A last line cut off mid-way, a missing end-of-run blank line, or a last
-histogram whose bins stop short are reported as Problems and the rest is kept; anything else
-malformed is a ResultsError naming the line.
+grow with the file. A last line cut off mid-way, a missing end-of-run blank line, or a histogram
+whose bins do not add up to its count are reported as Problems and the rest is kept; anything
+else malformed is a ResultsError naming the line.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class ScaReader(RunHeaderReader):
             lines = Lines(f, self.path, strict=True)
             for ln, line in lines:
                 last_blank = not line.strip(" \t")
-                self.line(ln, line, lines.start)
+                self.line(ln, line)
         if not self.runs:
             raise self.err("no run line: not an OMNeT++ scalar file" + (", or cut off before it"
                                                                           if lines.cut_bytes else ""), 1)
@@ -42,7 +42,7 @@ class ScaReader(RunHeaderReader):
         if cut:
             self.problems.append(Problem(str(self.path), lines.lines + 1, "the file ends in the middle of a "
                                          "line (cut off while written?): that last line was ignored", cut, False))
-        self.close_stat(at_end=size - cut)
+        self.close_stat(at_end=True)
         if not cut and self.version == 3 and not last_blank:
             self.problems.append(Problem(str(self.path), None, "no end-of-run blank line at the end: the "
                                          "simulation did not finish, or the file was cut at a line end", 0, False))
@@ -52,7 +52,7 @@ class ScaReader(RunHeaderReader):
                 "version_line": self.version_line, "runs": [r.run_id for r in self.runs],
                 "problems": self.problems, **self.counts}
 
-    def line(self, ln: int, line: str, start: int) -> None:
+    def line(self, ln: int, line: str) -> None:
         toks = tokenize(line, self.path, ln)
         if not toks or toks[0].startswith("#"):
             return
@@ -83,10 +83,9 @@ class ScaReader(RunHeaderReader):
             stat = {"run": self.run.run_id, "module": toks[1], "name": toks[2], "fields": {},
                     "attrs": {}, "bins": []}
             self.counts["statistics"] += 1
-            kept = self.select(self.run, toks[1], toks[2])
-            if kept:
+            if self.select(self.run, toks[1], toks[2]):
                 self.sink.statistics.add(stat)
-            self.stat = {"row": stat, "line": ln, "start": start, "kept": kept, "total": 0.0}
+            self.stat = {"row": stat, "line": ln, "total": 0.0}
             self.target = stat
         elif kw == "field":
             if self.stat is None or len(toks) != 3:
@@ -118,9 +117,9 @@ class ScaReader(RunHeaderReader):
         st["total"] += parse_number(toks[2], self.path, ln)
         bins.append([number_text(toks[1], self.path, ln), number_text(toks[2], self.path, ln)])
 
-    def close_stat(self, at_end: int | None = None) -> None:
-        """A statistic is complete: a histogram's bins must add up to its count (catches a file cut
-        at a line end). Short at the end of the file: left out with a Problem; elsewhere: corrupt."""
+    def close_stat(self, at_end: bool = False) -> None:
+        """A statistic is complete: a histogram whose bins do not add up to its count (the sign of
+        a file cut at a line end) is kept as written, with a Problem that says so."""
         st, self.stat = self.stat, None
         if st is None:
             return
@@ -129,14 +128,7 @@ class ScaReader(RunHeaderReader):
         if not row["bins"] or "count" not in fields or "weights" in fields:
             return
         n = parse_number(fields["count"])
-        if st["total"] == n:
-            return
-        what = f"histogram {row['module']} {row['name']}: bins add up to {st['total']:g}, count is {n:g}"
-        if at_end is None:
-            raise self.err(what + " (corrupt?)", st["line"])
-        if st["kept"]:
-            self.sink.statistics.drop_pending()
-        self.counts["statistics"] -= 1
-        self.counts["histograms"] -= 1
-        self.problems.append(Problem(str(self.path), st["line"], what + ": its last bins are missing (file "
-                                     "cut off?), so it was left out", at_end - st["start"], False))
+        if st["total"] != n:
+            why = "its last bins are missing (file cut off?)" if at_end else "kept as written"
+            self.problems.append(Problem(str(self.path), st["line"], f"histogram {row['module']} {row['name']}: "
+                                         f"bins add up to {st['total']:g}, count is {n:g}: {why}", 0, False))

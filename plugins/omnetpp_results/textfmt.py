@@ -132,13 +132,11 @@ def snippet(b: bytes | str, n: int = 40) -> str:
 class Chunks:
     """A file in pieces of about `size` bytes cut at line ends, a leading UTF-8 BOM removed: yields
     (buf, cut), the complete lines being buf[:cut]. A line longer than MAX_LINE raises too_long()
-    (strict) or is dropped. Afterwards, `rest` holds an incomplete last line (no line end) and
-    `base` the bytes the BOM took."""
+    (strict) or is dropped. Afterwards, `rest` holds an incomplete last line (no line end)."""
 
     def __init__(self, f, size: int, strict: bool = True, too_long=None):
         self.f, self.size, self.strict, self.too_long = f, size, strict, too_long
         self.rest = b""
-        self.base = 0
 
     def __iter__(self):
         carry, first, skip = b"", True, False
@@ -149,7 +147,7 @@ class Chunks:
             if first:
                 first = False
                 if data.startswith(BOM):
-                    data, self.base = data[len(BOM):], len(BOM)
+                    data = data[len(BOM):]
             if skip:  # the rest of a dropped over-long line
                 i = data.find(b"\n")
                 if i < 0:
@@ -173,8 +171,7 @@ class Lines:
 
     strict=True (result files): lines must be UTF-8 and at most MAX_LINE bytes, backslash-newline
     continues a line (as OMNeT++'s reader allows); anything else is a ResultsError naming the line.
-    strict=False (logs): bad bytes are replaced and longer lines skipped. `start` is the byte
-    offset of the line last yielded.
+    strict=False (logs): bad bytes are replaced and longer lines skipped.
     After the iteration, cut_bytes is the length of an incomplete last line (no line end), which
     is not yielded.
     """
@@ -182,7 +179,6 @@ class Lines:
     def __init__(self, f, path=None, strict: bool = True, chunk: int = 1 << 20):
         self.f, self.path, self.strict, self.chunk = f, path, strict, chunk
         self.cut_bytes = 0
-        self.start = 0
         self.lines = 0
 
     def _too_long(self, lineno):
@@ -201,16 +197,12 @@ class Lines:
 
     def __iter__(self):
         chunks = Chunks(self.f, self.chunk, self.strict, lambda: self._too_long(self.lines + 1))
-        pending, pending_at, pending_start = None, 0, 0  # a line continued with a backslash
-        pos = None  # byte offset of the next line
-        for buf, cut in chunks:
-            if pos is None:
-                pos = chunks.base
+        pending, pending_at = None, 0  # a line continued with a backslash
+        for buf, _ in chunks:
             parts = buf.split(b"\n")
             parts.pop()
             for raw in parts:
                 self.lines += 1
-                here, pos = pos, pos + len(raw) + 1
                 if len(raw) > MAX_LINE:
                     if self.strict:
                         raise self._too_long(self.lines)
@@ -218,19 +210,16 @@ class Lines:
                 text = self._decode(raw, self.lines)
                 if self.strict and text.endswith("\\") and not text.endswith("\\\\"):
                     if pending is None:
-                        pending, pending_at, pending_start = "", self.lines, here
+                        pending, pending_at = "", self.lines
                     pending += text[:-1]
                     if len(pending) > MAX_LINE:
                         raise self._too_long(pending_at)
                     continue
                 if pending is not None:
                     text, pending = pending + text, None
-                    self.start = pending_start
                     yield pending_at, text
                 else:
-                    self.start = here
                     yield self.lines, text
         if pending is not None:
-            self.start = pending_start
             yield pending_at, pending
         self.cut_bytes = len(chunks.rest)
