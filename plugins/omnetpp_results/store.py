@@ -96,11 +96,6 @@ class _Spill:
             self.f.write(json.dumps(self.pending) + "\n")
             self.pending = None
 
-    def drop_pending(self) -> None:
-        if self.pending is not None:
-            self.pending = None
-            self.n -= 1
-
     def checkpoint(self):
         self.flush()
         return self.f.tell(), self.n
