@@ -275,7 +275,8 @@ except ResultsError as e:
     sys.exit(0)
 P = Parsed(sys.argv[2])
 out = {"backend": s["files"] and __import__("omnetpp_results.fastparse", fromlist=["x"]).backend(),
-       "vectors": {}, "scalars": [[x["name"], x["value"]] for x in P.scalars]}
+       "vectors": {}, "scalars": [[x["name"], x["value"]] for x in P.scalars],
+       "index": [f["index"] for f in s["files"]], "problems": s["problems"]}
 for v in P.vectors:
     t, x = P.series(v["key"])
     out["vectors"][f"{v['vector_id']} {v['name']}"] = [t.tobytes().hex(), x.tobytes().hex(),
@@ -329,6 +330,13 @@ def test_windows_nan_and_infinity_spellings(tmp_path):
     parse(d, tmp_path / "p")
     stats(tmp_path / "p", tmp_path / "o", graphs=False)
     assert "N.a,st,0,-nan,,inf,-inf" in (tmp_path / "o" / "csv" / "statistics.csv").read_text()
+
+
+@pytest.mark.parametrize("run", ["routing-Net5SaturatedQueue", "aloha-PureAlohaExperiment"])
+def test_index_on_both_back_ends(shared_results, run, tmp_path):
+    """The .vci path (block lines, data blocks) gives the same bits with the C and the numpy back end."""
+    got = export_both(shared_results / run, tmp_path)
+    assert set(got["index"]) == {"used", None} and got["problems"] == [] and got["vectors"]
 
 
 def test_crlf_text_files_read_as_lf(shared_results, tmp_path):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .textfmt import MAX_ID, parse_id, parse_number
+from .textfmt import MAX_ID, parse_id, parse_number, tokenize
 
 NF = 3  # fields after the id: [event] time value
 #: bytes the numpy back end may see: digits, signs, point, exponent, the letters of nan/inf,
@@ -278,7 +278,7 @@ def _blocks_python(rows: list[bytes]):
     ntok = np.zeros(n, dtype=np.int8)
     st = np.zeros((n, 6))
     for r, raw in enumerate(rows):
-        toks = raw.decode("ascii", errors="replace").replace("\t", " ").split()
+        toks = tokenize(raw.decode("ascii", errors="replace").removesuffix("\r"))
         k = len(toks)
         if k not in (10, 12):
             return None, r
