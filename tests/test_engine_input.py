@@ -468,3 +468,46 @@ def test_runs_appended_to_one_vec(tmp_path):
                "version 2\nrun r2\nattr configname C\n\nvector 0 N.a a TV\n0\t0.5\t6\n0\t1\t7\n\n")
     s = parse(d, tmp_path / "p")
     assert s["runs"] == ["r1-0-20130107-19:44:01-2780", "r2"] and s["vectors"] == 2 and s["samples"] == 3
+
+
+def test_quoted_empty_keyword(tmp_path):
+    d = folder(tmp_path, x_sca="version 3\n" + HEAD2 + '"" N.a 1\n\n')
+    with pytest.raises(ResultsError, match="unexpected line") as ei:
+        parse(d, tmp_path / "p")
+    assert ei.value.line == 6
+
+
+@pytest.mark.parametrize("src", ["routing-Net10", "public:marcins89__TIRT__admissioncontrol-crlf"])
+def test_damaged_files_never_give_a_traceback(shared_results, tmp_path, src):
+    """Random damage (bytes changed, cut, deleted, duplicated, CR/BOM/NaN spellings inserted) to
+    .vec, .vci and .sca: parse() either reads (and reports problems) or raises ResultsError."""
+    import random
+    folder_ = shared_results / src if ":" not in src else \
+        REPO.parent / "shared" / "omnetpp-results-public" / src.split(":")[1]
+    files = {p.name: p.read_bytes() for p in folder_.rglob("*") if p.suffix in (".vec", ".vci", ".sca")}
+    rng = random.Random(7)
+    inserts = [b"\r", b"\n", b"\t", b"nan", b"-1.#IND", b"\xef\xbb\xbf", b" ", b"9" * 22, b'"', b"\\", b"\0"]
+    for i in range(40):
+        d = tmp_path / f"f{i}"
+        d.mkdir()
+        for name, data in files.items():
+            b = bytearray(data)
+            for _ in range(rng.randint(0, 4)):
+                pos = rng.randrange(len(b) or 1)
+                op = rng.randrange(5)
+                if op == 0:
+                    b[pos:pos + 1] = bytes([rng.randrange(256)])
+                elif op == 1:
+                    del b[pos:pos + rng.randint(1, 60)]
+                elif op == 2:
+                    b[pos:pos] = rng.choice(inserts)
+                elif op == 3:
+                    del b[pos:]
+                else:
+                    b[pos:pos] = b[rng.randrange(len(b) or 1):][:rng.randint(1, 300)]
+            (d / name).write_bytes(bytes(b))
+        try:
+            s = parse(d, tmp_path / f"p{i}")
+            assert all(set(p) == {"path", "line", "message", "bytes_ignored", "fatal"} for p in s["problems"])
+        except ResultsError as e:
+            assert e.path is not None

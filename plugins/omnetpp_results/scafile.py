@@ -93,7 +93,7 @@ class ScaReader(RunHeaderReader):
             self.stat["row"]["fields"][toks[1]] = number_text(toks[2], self.path, ln)
         elif kw == "bin":
             self.bin(toks, ln)
-        elif kw == "vector" or kw[0].isdigit():
+        elif kw == "vector" or kw[:1].isdigit():
             raise self.err("vector data in a scalar file", ln)
         else:
             raise self.err(f"unexpected line starting with {snippet(kw)} in a .sca file", ln)

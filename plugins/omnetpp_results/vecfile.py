@@ -164,7 +164,7 @@ class VecReader(RunHeaderReader):
         if not toks or toks[0].startswith("#"):
             return
         kw = toks[0]
-        if kw[0].isdigit():
+        if kw[:1].isdigit():
             self.slow_data([line], lineno)
             return
         if self.header_line(kw, toks, lineno):
