@@ -212,13 +212,15 @@ def test_sqlite_values_of_the_wrong_type(shared_results, tmp_path):
     d = tmp_path / "run"
     d.mkdir()
     for sql in ("update vectorData set value='abc' where rowid=5",
-                "update vectorData set value=1, simtimeRaw='x' where rowid=5"):
+                "update vectorData set value=1, simtimeRaw='x' where rowid=5",
+                "update vector set moduleName=cast(x'ff41' as text) where rowid=1",
+                "update runAttr set attrValue=cast(x'c328' as text) where rowid=1"):
         shutil.copyfile(src, d / "x.vec")
         con = sqlite3.connect(d / "x.vec")
         con.execute(sql)
         con.commit()
         con.close()
-        with pytest.raises(ResultsError, match="values OMNeT.. does not write") as ei:
+        with pytest.raises(ResultsError, match="values OMNeT.. does not write|corrupt SQLite") as ei:
             parse(d, tmp_path / "p")
         assert "x.vec" in str(ei.value)
 
@@ -477,7 +479,8 @@ def test_quoted_empty_keyword(tmp_path):
     assert ei.value.line == 6
 
 
-@pytest.mark.parametrize("src", ["routing-Net10", "public:marcins89__TIRT__admissioncontrol-crlf"])
+@pytest.mark.parametrize("src", ["routing-Net10", "aloha-PureAloha2-sqlite",
+                                 "public:marcins89__TIRT__admissioncontrol-crlf"])
 def test_damaged_files_never_give_a_traceback(shared_results, tmp_path, src):
     """Random damage (bytes changed, cut, deleted, duplicated, CR/BOM/NaN spellings inserted) to
     .vec, .vci and .sca: parse() either reads (and reports problems) or raises ResultsError."""

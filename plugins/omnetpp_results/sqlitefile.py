@@ -66,17 +66,17 @@ class SqliteReader:
     def read(self) -> dict:
         try:
             con = _connect(self.path)
-            tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
         except sqlite3.DatabaseError as e:
             raise ResultsError(f"corrupt SQLite result file ({e})", path=self.path) from None
-        if "run" not in tables:
-            raise ResultsError("SQLite file without a 'run' table: not an OMNeT++ result file",
-                               path=self.path)
         try:
+            tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+            if "run" not in tables:
+                raise ResultsError("SQLite file without a 'run' table: not an OMNeT++ result file",
+                                   path=self.path)
             return self._read(con, tables)
         except sqlite3.DatabaseError as e:
             raise ResultsError(f"corrupt SQLite result file ({e})", path=self.path) from None
-        except (ValueError, TypeError, KeyError, OverflowError) as e:  # a value of the wrong type
+        except (ValueError, TypeError, KeyError, OverflowError) as e:  # wrong types, bad UTF-8
             raise ResultsError(f"SQLite result file with values OMNeT++ does not write "
                                f"({e.__class__.__name__})", path=self.path) from None
         finally:
