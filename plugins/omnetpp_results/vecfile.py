@@ -721,6 +721,8 @@ class VciIndex:
         text = [(i, line) for i, line in enumerate(lines) if not line[:1].isdigit()]
         for i, raw in text:
             ln = lineno + i + 1
+            if b"\0" in raw:
+                raise IndexMismatch(f"line {ln}: NUL bytes (a corrupt index)")
             try:
                 toks = tokenize(raw.decode("utf-8").removesuffix("\r"))
             except (UnicodeDecodeError, ResultsError):
