@@ -29,6 +29,7 @@ airflow: install
 
 bench: install
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_memory.py
 	$(PY) benchmarks/bench_archive.py
 	$(PY) benchmarks/bench_local_cloud.py
 

@@ -3,6 +3,7 @@ opp_scavetool exported (expected/scavetool-export.csv), to 14 significant digits
 .vci is intact, stale (copied), missing or lying."""
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import math
@@ -137,10 +138,10 @@ def check_against_scavetool(run_dir: Path, parsed_dir: Path, out_dir: Path) -> N
             assert g["mean"] == g["min"] == g["file"] == "", k
 
 
-def export(src: Path, tmp: Path, name: str):
+def export(src: Path, tmp: Path, name: str, statistics="all"):
     parsed, out = tmp / f"{name}-parsed", tmp / f"{name}-out"
-    summary = parse(src, parsed)
-    stats(parsed, out, graphs=False)
+    summary = parse(src, parsed, statistics=statistics)
+    stats(parsed, out, graphs=False, statistics=statistics)
     return summary, parsed, out
 
 
@@ -248,3 +249,62 @@ def test_selection_with_index_reads_only_selected_blocks(shared_results, tmp_pat
     assert vec["bytes_read"] < vec["bytes"] / 2
     assert {v["name"] for v in doc["vectors"]} == {"qlen:vector"}
     assert summary["scalars"] == 0
+
+
+def to_crlf(src: Path, dst: Path) -> Path:
+    """The run as OMNeT++ writes it on Windows: CRLF in every file, the .vci's offsets and lengths
+    those of the CRLF .vec (its fingerprint size too), and blank index lines "\\r"."""
+    copy_run(src, dst)
+    for vec in dst.rglob("*.vec"):
+        data = vec.read_bytes()
+        nl = [i for i, c in enumerate(data) if c == 10]
+
+        def shifted(pos: int) -> int:  # LF offset -> CRLF offset
+            return pos + bisect.bisect_left(nl, pos)
+
+        vci = vec.with_suffix(".vci")
+        lines = vci.read_text().split("\n")
+        size = len(data) + len(nl)
+        lines[0] = f"file {size} {lines[0].split()[2]}".ljust(64)
+        for i in _blocks(vci.read_text()):
+            vid, rest = lines[i].split("\t", 1)
+            f = rest.split(" ")
+            off, length = int(f[0]), int(f[1])
+            f[0], f[1] = str(shifted(off)), str(shifted(off + length) - shifted(off))
+            lines[i] = vid + "\t" + " ".join(f)
+        vci.write_bytes("\r\n".join(lines).encode())
+        vec.write_bytes(data.replace(b"\n", b"\r\n"))
+        assert vec.stat().st_size == size
+    for sca in dst.rglob("*.sca"):
+        sca.write_bytes(sca.read_bytes().replace(b"\n", b"\r\n"))
+    return dst
+
+
+@pytest.mark.parametrize("run", ["routing-Net5SaturatedQueue", "aloha-PureAlohaExperiment"])
+def test_crlf_run_with_its_index(shared_results, tmp_path, run):
+    """A Windows-written run (CRLF everywhere, its .vci describing the CRLF .vec) reads as OMNeT++
+    exported it, with the index used, and no "truncated" complaint about the CRLF blank line."""
+    src = shared_results / run
+    summary, parsed, out = export(to_crlf(src, tmp_path / "crlf"), tmp_path, "crlf")
+    check_against_scavetool(src, parsed, out)
+    assert summary["problems"] == []
+    assert all(f["index"] == "used" for f in summary["files"] if f["path"].endswith(".vec"))
+
+
+def test_index_with_lengths_off_still_locates_blocks(shared_results, tmp_path):
+    """OMNeT++ 4 on Windows wrote wrong block lengths into .vci files of CRLF .vec files (its own
+    reader goes by offset and line count): such an index is used, and checked line by line."""
+    src = shared_results / "routing-Net5SaturatedQueue"
+    dst = copy_run(src, tmp_path / "len")
+    vci = next(dst.rglob("*.vci"))
+    lines = vci.read_text().split("\n")
+    for k, i in enumerate(_blocks(vci.read_text())):
+        vid, rest = lines[i].split("\t", 1)
+        f = rest.split(" ")
+        f[1] = str([0, 7, int(f[1]) // 2][k % 3])
+        lines[i] = vid + "\t" + " ".join(f)
+    vci.write_text("\n".join(lines))
+    for stat in ("all", ["qlen:vector"]):
+        summary, parsed, out = export(dst, tmp_path, "len" + str(len(stat)), stat)
+        assert [f["index"] for f in summary["files"] if f["path"].endswith(".vec")] == ["used"]
+    check_against_scavetool(src, parsed.parent / "len3-parsed", parsed.parent / "len3-out")

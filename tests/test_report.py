@@ -412,22 +412,23 @@ def test_cli_export_takes_graphs_and_resources(shared_results, tmp_path):
 
 # ----------------------------------------------------------------------------- problems, XCom
 def test_problems_parse_records_are_shown_as_warnings(shared_results, tmp_path):
-    """What the readers report as problems (kept in parsed.json by parse) reaches INFO.txt, the
-    report's Warnings section and the summary; the message is data, escaped."""
-    p = parse(shared_results / "routing-Net10", tmp_path / "parsed")
-    assert p.problems == []
-    doc = json.loads((tmp_path / "parsed" / "parsed.json").read_text())
-    assert doc["problems"] == []
-    doc["problems"] = [{"path": "/x/results/Net10-#0.vec", "line": 812, "message": "garbage <b>bytes</b>",
-                        "bytes_ignored": 37, "skipped": False}]
-    (tmp_path / "parsed" / "parsed.json").write_text(json.dumps(doc))
+    """A .vec cut off mid-line (a simulation killed while writing): what the reader reports reaches
+    INFO.txt, the report's Warnings section and the summary; the file name is data, escaped."""
+    run = tmp_path / "run"
+    run.mkdir()
+    data = (shared_results / "routing-Net10" / "results" / "Net10-#0.vec").read_bytes()[:150_000]
+    (run / "cut<i>x.vec").write_bytes(data)
+    line, ignored = data.count(b"\n") + 1, len(data) - data.rindex(b"\n") - 1
+    p = parse(run, tmp_path / "parsed")
+    assert [(x.line, x.bytes_ignored, x.skipped) for x in p.problems] == [(line, ignored, False)]
     s = stats(tmp_path / "parsed", tmp_path / "out", graphs="none")
-    assert [x.line for x in s.problems] == [812]
+    assert s.problems == p.problems
     info = (tmp_path / "out" / "INFO.txt").read_text()
-    assert "Warnings (1)\n  Net10-#0.vec:812: garbage <b>bytes</b>, 37 bytes ignored" in info
+    assert f"Warnings (1)\n  cut<i>x.vec:{line}: the file ends in the middle of a line" in info
+    assert f"{ignored} bytes ignored" in info
     html = (tmp_path / "out" / "report.html").read_text()
-    assert '<a href="#warnings">Warnings (1)</a>' in html and "garbage &lt;b&gt;bytes&lt;/b&gt;" in html
-    assert "garbage <b>bytes</b>" in Page(html).sections["warnings"]
+    assert '<a href="#warnings">Warnings (1)</a>' in html and "cut&lt;i&gt;x.vec" in html
+    assert "cut<i>x.vec" in Page(html).sections["warnings"]
 
 
 def test_results_travel_as_json(shared_results, tmp_path):

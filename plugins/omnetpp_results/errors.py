@@ -1,5 +1,9 @@
-"""The one exception type of the engine: a message a user can act on (file and line where known)."""
+"""The engine's exception type and its record of what a reader could not trust (a Problem)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .record import Record
 
 
 class ResultsError(Exception):
@@ -13,3 +17,24 @@ class ResultsError(Exception):
         if self.path is not None:
             where = self.path + (f":{line}" if line is not None else "") + ": "
         super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class Problem(Record):
+    """Something a reader skipped or distrusted in one file, which did not stop the run. skipped:
+    the whole file was left out as corrupt; otherwise everything else in it was read
+    (bytes_ignored says how much was not)."""
+    path: str
+    line: int | None
+    message: str
+    bytes_ignored: int = 0
+    skipped: bool = False
+
+    @classmethod
+    def from_error(cls, e: ResultsError, path, size: int) -> "Problem":
+        return cls(e.path or str(path), e.line, e.message, size, True)
+
+    def describe(self) -> str:
+        where = self.path + (f":{self.line}" if self.line is not None else "")
+        what = "file skipped" if self.skipped else f"{self.bytes_ignored} bytes ignored"
+        return f"{where}: {self.message} ({what})"

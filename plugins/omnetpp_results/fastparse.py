@@ -1,14 +1,16 @@
 """Bulk conversion of .vec data lines ("id [event] time value", TAB separated) to arrays.
 
-Two interchangeable back ends with the same contract:
-- numpy: np.fromstring(sep=' ') (C strtod, about 60 MB/s here);
-- native: a ~100-line C routine (data/vecparse.c) compiled on first use with the system C compiler
-  and loaded through ctypes (about 5x faster; see benchmarks/bench_engine.py). It falls back
-  to strtod for anything outside the exact fast path, so both give bit-identical doubles.
+Two interchangeable back ends with the same contract and the same grammar (textfmt.py):
+- numpy: np.fromstring(sep=' ') (C strtod, about 60 MB/s here) after a byte-set check that
+  leaves it only the grammar's plain decimals and nan/inf; ids are read as integers from the bytes;
+- native: a small C routine (data/vecparse.c) compiled on first use with the system C compiler
+  and loaded through ctypes (about 5x faster; see benchmarks/bench_engine.py). It gives the
+  same doubles as strtod.
 If no compiler is available, or OMNETPP_RESULTS_NATIVE=0, the numpy back end is used.
 
-Both return None instead of raising when a line does not look like a plain data line; the
-caller then re-reads that piece line by line to produce a precise error (file, line).
+Both return None instead of raising when a line does not look like a plain data line (or holds
+a spelling only the line-by-line reader takes, such as 1.#INF on the numpy path); the caller then
+re-reads that piece line by line to produce the value or a precise error (file, line).
 """
 from __future__ import annotations
 
@@ -25,20 +27,53 @@ from pathlib import Path
 
 import numpy as np
 
-MAXF = 4  # id, event, time, value
+from .textfmt import MAX_ID, parse_id, parse_number, tokenize
+
+NF = 3  # fields after the id: [event] time value
+#: bytes the numpy back end may see: digits, signs, point, exponent, the letters of nan/inf,
+#: blanks and line ends (anything else, e.g. 0x10 or 1.#INF, goes line by line)
+_NUMPY_BYTES = np.zeros(256, dtype=bool)
+_NUMPY_BYTES[np.frombuffer(b"0123456789+-.eE\t\n\r nNaAiIfF", dtype=np.uint8)] = True
 
 
-def _parse_numpy(buf) -> tuple[np.ndarray, np.ndarray] | None:
+def _ids_from_bytes(b: np.ndarray, starts: np.ndarray, ends: np.ndarray):
+    """Integer ids from the digit bytes [starts, ends) of each line (no float64 on the way);
+    None if one is not 1..19 digits or exceeds MAX_ID."""
+    length = ends - starts
+    if length.size and (length.min() < 1 or length.max() > 19):
+        return None
+    ids = np.zeros(starts.size, dtype=np.uint64)
+    for k in range(int(length.max()) if length.size else 0):
+        m = length > k
+        d = b[starts[m] + k].astype(np.int64) - 48
+        if d.size and (d.min() < 0 or d.max() > 9):
+            return None
+        ids[m] = ids[m] * np.uint64(10) + d.astype(np.uint64)  # 19 digits fit in uint64
+    if ids.size and ids.max() > MAX_ID:
+        return None
+    return ids.astype(np.int64)
+
+
+def _parse_numpy(buf):
     b = np.frombuffer(buf, dtype=np.uint8)
     if b.size == 0:
-        return np.zeros(0, np.int8), np.zeros((MAXF, 0))
+        return np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros((NF, 0))
+    if not _NUMPY_BYTES[b].all():
+        return None
     nl = np.flatnonzero(b == 10)
     n = nl.size
     if n == 0 or nl[-1] != b.size - 1:
         return None
+    cr = np.flatnonzero(b == 13)
+    if cr.size and (cr[-1] + 1 >= b.size or (b[cr + 1] != 10).any()):
+        return None
     seps = np.flatnonzero(b == 9)
-    nf = np.diff(np.searchsorted(seps, nl), prepend=0) + 1
-    if nf.max() > MAXF or nf.min() < 3:
+    nf = np.diff(np.searchsorted(seps, nl), prepend=0) + 1  # TABs per line + 1
+    if nf.max() > NF + 1 or nf.min() < 3:
+        return None
+    starts = np.r_[0, nl[:-1] + 1]
+    ids = _ids_from_bytes(b, starts, seps[np.searchsorted(seps, starts)])
+    if ids is None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -48,25 +83,23 @@ def _parse_numpy(buf) -> tuple[np.ndarray, np.ndarray] | None:
             return None
     if flat.size != int(nf.sum()):
         return None
-    cols = np.full((MAXF, n), np.nan)
+    cols = np.full((NF, n), np.nan)
     if nf.min() == nf.max():
-        cols[:nf[0]] = flat.reshape(n, nf[0]).T
+        cols[:nf[0] - 1] = flat.reshape(n, nf[0])[:, 1:].T
     else:
-        starts = np.cumsum(nf) - nf
-        for j in range(MAXF):
-            m = nf > j
-            cols[j, m] = flat[starts[m] + j]
-    return nf.astype(np.int8), cols
+        at = np.cumsum(nf) - nf
+        for j in range(NF):
+            m = nf > j + 1
+            cols[j, m] = flat[at[m] + j + 1]
+    return ids, nf.astype(np.int8), cols
 
 
 _SRC = Path(__file__).with_name("data") / "vecparse.c"  # package data, so wheels ship it
-_lib = None
-_pairs_fn = None  # vec_parse_pairs, loaded with _lib
-_seg_fn = None  # vec_segments, loaded with _lib
-_rows_fn = None  # vec_parse_rows, loaded with _lib
-_runs_fn = None  # vec_check_runs, loaded with _lib
+_lib = None  # the loaded library; its functions below
+_lines_fn = _pairs_fn = _seg_fn = _blocks_fn = _runs_fn = None
 _lib_lock = threading.Lock()
 _lib_tried = False
+_P, _L = ctypes.c_void_p, ctypes.c_long
 
 
 def _cache_dir() -> Path:
@@ -75,9 +108,16 @@ def _cache_dir() -> Path:
     return Path(base) / "omnetpp_results"
 
 
+def _bind(lib, name, *argtypes):
+    fn = getattr(lib, name)
+    fn.restype = _L
+    fn.argtypes = list(argtypes)
+    return fn
+
+
 def _load_native():
     """Compile (once per source version and platform) and load the C helper; None if impossible."""
-    global _lib, _pairs_fn, _seg_fn, _rows_fn, _runs_fn, _lib_tried
+    global _lib, _lines_fn, _pairs_fn, _seg_fn, _blocks_fn, _runs_fn, _lib_tried
     with _lib_lock:
         if _lib_tried:
             return _lib
@@ -97,40 +137,15 @@ def _load_native():
                                    check=True, capture_output=True, timeout=120)
                     os.replace(tmp, out)
             lib = ctypes.CDLL(str(out))
-            fn = lib.vec_parse_lines
-            fn.restype = ctypes.c_long
-            fn.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p,
-                           ctypes.c_long]
-            pf = lib.vec_parse_pairs
-            pf.restype = ctypes.c_long
-            pf.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long] \
-                + [ctypes.c_void_p] * 5 + [ctypes.c_long]
-            sf = lib.vec_segments
-            sf.restype = ctypes.c_long
-            sf.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_long] * 2 + [ctypes.c_void_p] * 2
-            rf = lib.vec_parse_rows
-            rf.restype = ctypes.c_long
-            rf.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long,
-                           ctypes.c_void_p, ctypes.c_long]
-            cf = lib.vec_check_runs
-            cf.restype = ctypes.c_long
-            cf.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p,
-                           ctypes.c_long]
-            _lib, _pairs_fn, _seg_fn, _rows_fn, _runs_fn = fn, pf, sf, rf, cf
+            _lines_fn = _bind(lib, "vec_parse_lines", _P, _L, _P, _P, _P, _L)
+            _pairs_fn = _bind(lib, "vec_parse_pairs", _P, _L, _P, _L, _P, _P, _P, _P, _P, _L)
+            _seg_fn = _bind(lib, "vec_segments", _P, _P, _P, _L, _L, _P, _P)
+            _blocks_fn = _bind(lib, "vec_parse_blocks", _P, _L, _P, _P, _P, _L)
+            _runs_fn = _bind(lib, "vec_check_runs", _P, _L, _P, _P, _L, _P)
+            _lib = lib
         except (OSError, subprocess.SubprocessError, AttributeError):
             _lib = None
         return _lib
-
-
-def _native_part(fn, arr: np.ndarray):
-    size = arr.size
-    maxlines = size // 6 + 1  # shortest data line "0\t0\t0\n" is 6 bytes
-    nf = np.empty(maxlines, dtype=np.int8)
-    cols = np.empty((MAXF, maxlines), dtype=np.float64)
-    n = fn(arr.ctypes.data, size, nf.ctypes.data, cols.ctypes.data, maxlines)
-    if n < 0:
-        return None
-    return nf[:n], cols[:, :n]
 
 
 _pool = None
@@ -169,30 +184,48 @@ def _map(func, parts):
     return list(_pool.map(func, parts))
 
 
-def _parse_native(fn, buf) -> tuple[np.ndarray, np.ndarray] | None:
+def _in_parts(buf, part, empty, axes):
+    """part() on each thread's piece of the complete lines in buf, its arrays concatenated along
+    axes; None if a piece fails."""
     arr = np.frombuffer(buf, dtype=np.uint8)
     if arr.size == 0:
-        return np.zeros(0, np.int8), np.zeros((MAXF, 0))
+        return empty
     if arr[-1] != 10:
         return None
-    res = _map(lambda a: _native_part(fn, a), _split(arr))
+    res = _map(part, _split(arr))
     if any(r is None for r in res):
         return None
     if len(res) == 1:
         return res[0]
-    return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res], axis=1)
+    return tuple(np.concatenate([r[i] for r in res], axis=ax) for i, ax in enumerate(axes))
+
+
+def _native_lines(a: np.ndarray):
+    maxlines = a.size // 6 + 1  # shortest data line "0\t0\t0\n" is 6 bytes
+    ids = np.empty(maxlines, dtype=np.int64)
+    nf = np.empty(maxlines, dtype=np.int8)
+    cols = np.empty((NF, maxlines), dtype=np.float64)
+    n = _lines_fn(a.ctypes.data, a.size, ids.ctypes.data, nf.ctypes.data, cols.ctypes.data, maxlines)
+    if n < 0:
+        return None
+    return ids[:n], nf[:n], cols[:, :n]
+
+
+def parse_lines(buf):
+    """(ids int64[n], field counts with the id int8[n], the other fields float64[3, n] (NaN where a
+    line has fewer)) for a run of complete data lines, or None if a line is not a clean data line."""
+    if _load_native() is None:
+        return _parse_numpy(buf)
+    return _in_parts(buf, _native_lines, (np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros((NF, 0))),
+                     (0, 0, 1))
 
 
 def parse_pairs(buf, lut: np.ndarray, nf: np.ndarray, tcol: np.ndarray, vcol: np.ndarray):
     """Native only: (declaration index per line, (time, value) pairs[n, 2]) for complete data lines,
     with the id lookup done while parsing; lut maps id -> declaration index (int32, -1: none),
-    nf/tcol/vcol (int8) give per declaration the field count and the time and value fields.
-    None if a line is not a clean data line of a declared vector."""
-    arr = np.frombuffer(buf, dtype=np.uint8)
-    if arr.size == 0:
-        return np.zeros(0, np.int32), np.zeros((0, 2))
-    if arr[-1] != 10:
-        return None
+    nf/tcol/vcol (int8) give per declaration the field count with the id and which of the other
+    fields hold time and value. None if a line is not a clean data line of a declared vector or
+    its time is not finite."""
 
     def part(a):
         maxlines = a.size // 6 + 1
@@ -202,19 +235,14 @@ def parse_pairs(buf, lut: np.ndarray, nf: np.ndarray, tcol: np.ndarray, vcol: np
                       tcol.ctypes.data, vcol.ctypes.data, pos.ctypes.data, pairs.ctypes.data, maxlines)
         return None if n < 0 else (pos[:n], pairs[:n])
 
-    res = _map(part, _split(arr))
-    if any(r is None for r in res):
-        return None
-    if len(res) == 1:
-        return res[0]
-    return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
+    return _in_parts(buf, part, (np.zeros(0, np.int32), np.zeros((0, 2))), (0, 0))
 
 
 def segment_stats(keys: np.ndarray, t: np.ndarray, v: np.ndarray):
     """Runs of equal keys (int64) in the samples (t, v): (starts, sum, min, max, m2) per run, m2
     being the sum of squared deviations from the run's mean; or the index of the first sample
-    whose time is below its predecessor's in the same run. Both back ends reduce in numpy's
-    order (np.add.reduceat), so they give the same bits."""
+    whose time is NaN or below its predecessor's in the same run. Both back ends reduce in
+    numpy's order (np.add.reduceat), so they give the same bits."""
     n = keys.size
     if _load_native() is not None:
         if t.strides != v.strides or t.strides[0] % 8:
@@ -227,10 +255,10 @@ def segment_stats(keys: np.ndarray, t: np.ndarray, v: np.ndarray):
             return -k - 1
         return (starts[:k], *red[:k].T)
     br = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    d = np.diff(t) < 0
-    d[br - 1] = False
-    if d.any():
-        return int(np.flatnonzero(d)[0]) + 1
+    bad = np.r_[np.isnan(t[:1]), ~(t[1:] >= t[:-1])]
+    bad[br] = np.isnan(t[br])
+    if bad.any():
+        return int(np.flatnonzero(bad)[0])
     starts = np.concatenate(([0], br))
     cnt = np.diff(starts, append=n)
     v = np.ascontiguousarray(v)
@@ -243,39 +271,71 @@ def segment_stats(keys: np.ndarray, t: np.ndarray, v: np.ndarray):
     return starts, s, mn, mx, m2
 
 
-def parse_rows(blob: bytes, nrows: int):
-    """Native only (None otherwise, or if a token is not one number): (values, per-row counts)
-    of nrows "\n"-terminated rows of numbers separated by spaces, tabs or CRs (.vci block lines)."""
-    if _load_native() is None or not blob.endswith(b"\n"):
-        return None
-    maxn = len(blob) // 2 + 1  # a number and its separator take at least 2 bytes
-    out = np.empty(maxn, dtype=np.float64)
-    per_row = np.empty(nrows, dtype=np.int32)
-    n = _rows_fn(blob, len(blob), out.ctypes.data, maxn, per_row.ctypes.data, nrows)
-    if n < 0:
-        return None
-    return out[:n], per_row.astype(np.int64)
+def _blocks_python(rows: list[bytes]):
+    """The numpy back end's .vci block lines: one row at a time through the textfmt grammar."""
+    n = len(rows)
+    ints = np.zeros((n, 4), dtype=np.int64)
+    ntok = np.zeros(n, dtype=np.int8)
+    st = np.zeros((n, 6))
+    for r, raw in enumerate(rows):
+        toks = tokenize(raw.decode("ascii", errors="replace").removesuffix("\r"))
+        k = len(toks)
+        if k not in (10, 12):
+            return None, r
+        ev = 2 if k == 12 else 0
+        try:
+            ints[r] = [parse_id(toks[0]), parse_id(toks[1]), parse_id(toks[2]), parse_id(toks[5 + ev])]
+            for j in range(3, 3 + ev):
+                parse_id(toks[j])
+            st[r] = [parse_number(toks[j]) for j in (3 + ev, 4 + ev, 6 + ev, 7 + ev, 8 + ev, 9 + ev)]
+        except Exception:  # noqa: BLE001 - any malformed token makes the row malformed
+            return None, r
+        ntok[r] = k
+    return (ints, ntok, st), None
 
 
-def runs_match(pos: np.ndarray, bpos: np.ndarray, counts: np.ndarray) -> bool:
-    """Is pos (per line) bpos[j] repeated counts[j] times, j in order? (Without building the
-    repeated array when native.)"""
+def parse_blocks(rows: list[bytes]):
+    """.vci block lines (without line ends) -> ((ints[n, 4]: id offset length count, ntok[n]: 10 or
+    12 tokens, st[n, 6]: firstT lastT min max sum sqrsum), None), or (None, index of a malformed
+    row). Integers are read as integers."""
     if _load_native() is None:
-        return np.array_equal(pos, np.repeat(bpos, counts))
-    pos = np.ascontiguousarray(pos, dtype=np.int32)
-    bpos = np.ascontiguousarray(bpos, dtype=np.int32)
-    counts = np.ascontiguousarray(counts, dtype=np.int64)
-    return bool(_runs_fn(pos.ctypes.data, pos.size, bpos.ctypes.data, counts.ctypes.data, bpos.size))
+        return _blocks_python(rows)
+    blob = b"\n".join(rows) + b"\n"
+    n = len(rows)
+    ints = np.empty((n, 4), dtype=np.int64)
+    ntok = np.empty(n, dtype=np.int8)
+    st = np.empty((n, 6))
+    r = _blocks_fn(blob, len(blob), ints.ctypes.data, ntok.ctypes.data, st.ctypes.data, n)
+    if r < 0:
+        return None, -r - 1
+    if r != n:
+        return None, r
+    return (ints, ntok, st), None
+
+
+def runs_continue(pos: np.ndarray, bpos: np.ndarray, counts: np.ndarray, state: np.ndarray) -> bool:
+    """Do the per-line declaration indexes pos continue the runs "bpos[j] repeated counts[j]
+    times"? state (int64[2]: block j, lines of it seen) carries over between calls, so a block
+    may be read in several pieces; updated in place when True."""
+    if _load_native() is not None:
+        pos = np.ascontiguousarray(pos, dtype=np.int32)
+        bpos = np.ascontiguousarray(bpos, dtype=np.int32)
+        counts = np.ascontiguousarray(counts, dtype=np.int64)
+        return bool(_runs_fn(pos.ctypes.data, pos.size, bpos.ctypes.data, counts.ctypes.data,
+                             bpos.size, state.ctypes.data))
+    j, seen, i = int(state[0]), int(state[1]), 0
+    while i < pos.size:
+        if j >= bpos.size:
+            return False
+        take = min(int(counts[j]) - seen, pos.size - i)
+        if not (pos[i:i + take] == bpos[j]).all():
+            return False
+        i, seen = i + take, seen + take
+        if seen == counts[j]:
+            j, seen = j + 1, 0
+    state[0], state[1] = j, seen
+    return True
 
 
 def backend() -> str:
     return "native" if _load_native() is not None else "numpy"
-
-
-def parse_data_lines(buf):
-    """(nfields per line, columns[4, n]: id, event, time, value) for a run of complete data lines, or None if any line
-    is not a clean data line."""
-    fn = _load_native()
-    if fn is not None:
-        return _parse_native(fn, buf)
-    return _parse_numpy(buf)

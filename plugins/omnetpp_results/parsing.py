@@ -15,28 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import fastparse, simrun
-from .errors import ResultsError
+from .errors import Problem, ResultsError
 from .inputs import Inputs, find_inputs
 from .record import Record
 from .resources import read_time_output
-from .scafile import ScaReader
+from .readers import nothing_readable, read_result_file
 from .selection import Selection
-from .sqlitefile import SqliteReader, _connect, is_sqlite
+from .sqlitefile import _connect, is_sqlite
 from .store import Sink
-from .vecfile import VecReader
 
 _CONFIGNAME = re.compile(rb"^attr configname (\S+)", re.M)
-_STALE = ("parsed.json", "series.bin", "segments.npy", "omnetpp.ini")
-
-
-@dataclass
-class Problem(Record):
-    """Something wrong in an input that did not stop the run (damaged lines, a corrupt file)."""
-    path: str
-    line: int | None
-    message: str
-    bytes_ignored: int = 0
-    skipped: bool = False  # the whole file was left out as corrupt
 
 
 @dataclass
@@ -74,8 +62,7 @@ def parse(results_dir, parsed_dir, *, runconfig=None, statistics="all", progress
     sel = Selection(statistics)
     parsed_dir = Path(parsed_dir)
     parsed_dir.mkdir(parents=True, exist_ok=True)
-    for stale in _STALE:
-        (parsed_dir / stale).unlink(missing_ok=True)
+    (parsed_dir / "omnetpp.ini").unlink(missing_ok=True)  # the Sink clears the files it writes
     sink = Sink(parsed_dir)
     try:
         files, skipped, problems = _read_results(inputs, sink, sel, runconfig, progress)
@@ -126,8 +113,6 @@ def _read_results(inputs: Inputs, sink: Sink, sel: Selection, runconfig, progres
     files, skipped, problems, configs_seen = [], [], [], set()
     for kind, paths in (("vec", inputs.vec), ("sca", inputs.sca)):
         for path in paths:
-            if path.stat().st_size == 0:
-                raise ResultsError("empty result file", path=path)
             if runconfig is not None:
                 cfgs = _configs_of(path)
                 if cfgs is not None:
@@ -135,15 +120,12 @@ def _read_results(inputs: Inputs, sink: Sink, sel: Selection, runconfig, progres
                     if runconfig not in cfgs:
                         skipped.append(str(path))
                         continue
-            if is_sqlite(path):
-                info = SqliteReader(path, sink, select, progress).read()
-            elif kind == "vec":
-                info = VecReader(path, sink, select, progress).read(inputs.vci_for(path))
-            else:
-                info = ScaReader(path, sink, select).read()
-            info["kind"] = kind
-            problems += [Problem.from_dict(p) for p in info.pop("problems", [])]
-            files.append(info)
+            read = read_result_file(path, kind, sink, select, inputs.vci_for(path), progress)
+            problems += read.problems
+            if read.info is not None:
+                files.append(read.info)
+    if not files and problems:
+        raise nothing_readable(problems)
     for run in list(sink.runs.values()):
         configs_seen.add(run.attrs.get("configname"))
         if not run_ok(run):

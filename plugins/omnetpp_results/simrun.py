@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .textfmt import BOM, Lines
+
 NOT_IN_LOG = "not in log"
 BANNER = b"OMNeT++ Discrete Event Simulation"
 
@@ -27,6 +29,8 @@ def looks_like_cmdenv_log(path: Path) -> bool:
         return False
     if b"\x00" in head:
         return False
+    if head.startswith(BOM):
+        head = head[len(BOM):]
     return BANNER in head or b"\n** Event #" in head or head.startswith(b"** Event #")
 
 
@@ -42,7 +46,8 @@ def _num(s: str):
 
 def read_log(path: Path) -> list[dict]:
     """One dict per run found in the log; figures are from the final status block, None when
-    the log has none."""
+    the log has none. Read line by line in bounded memory (LF or CRLF; over-long lines, which
+    hold no figures, are skipped)."""
     runs: list[dict] = []
     cur = None
 
@@ -53,8 +58,8 @@ def read_log(path: Path) -> list[dict]:
         return r
 
     state = None
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
-        for line in f:
+    with open(path, "rb") as f:
+        for _, line in Lines(f, path, strict=False):
             if line.startswith("Preparing for running"):
                 m = _PREP.match(line)
                 if m:

@@ -1,25 +1,71 @@
-/* Data lines of an OMNeT++ .vec ("id [event] time value\n", TAB separated) to doubles.
+/* Data lines of an OMNeT++ .vec ("id [event] time value", TAB separated, LF or CRLF) to arrays.
  *
  * Why C: np.fromstring (strtod) reads ~60 MB/s; the 1 GB goal needs >= 250 MB/s.
+ * Grammar: exactly textfmt.py's (one grammar on every path). Numbers:
+ *   [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?,  [+-]? nan|inf (any case),
+ *   [+-]? 1.#INF|1.#IND|1.#QNAN|1.#SNAN digits*  (the Windows C runtime's spellings).
+ * Vector ids are integers (1..19 digits, at most 2^63-1), never doubles.
  * Exactness: decimal mantissas below 2^53 with |exponent| <= 22 are converted as one correctly
  * rounded multiply/divide of two exact doubles (the classic exact fast path), which gives the
- * same double as strtod; everything else (nan, inf, long mantissas, big exponents) goes to
- * strtod itself. Returns the number of lines, or -1 if any line is not a clean data line (the
- * Python side then re-reads the piece line by line to report file and line).
+ * same double as strtod; other decimals, once checked against the grammar, go to strtod itself.
+ * Functions return -1 (or a negative row) when a line is not a clean data line: the Python side
+ * then re-reads the piece line by line to report file and line.
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <math.h>
 
 static const double P10[23] = {
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-static inline int is_sep(char c) { return c == '\t' || c == ' ' || c == '\n'; }
-
-static const char *number(const char *p, const char *end, double *out)
+/* Does a token end at p? (TAB, space, LF, or CR directly before LF) */
+static inline int at_sep(const char *p, const char *end)
 {
-    const char *s = p;
+    if (p >= end) return 1;
+    return *p == '\t' || *p == ' ' || *p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n');
+}
+
+static inline int lower(char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
+/* nan, inf and the Windows spellings, the whole token being [s, te) */
+#if defined(__GNUC__)
+#define HOT static inline __attribute__((always_inline))
+#define COLD static __attribute__((noinline, cold))
+#else
+#define HOT static inline
+#define COLD static
+#endif
+
+COLD const char *special(const char *s, const char *te, double *out)
+{
+    const char *p = s, *q;
+    int neg = 0;
+    double v;
+    if (p < te && (*p == '+' || *p == '-')) { neg = (*p == '-'); p++; }
+    if (te - p == 3) {
+        if (lower(p[0]) == 'n' && lower(p[1]) == 'a' && lower(p[2]) == 'n') v = NAN;
+        else if (lower(p[0]) == 'i' && lower(p[1]) == 'n' && lower(p[2]) == 'f') v = INFINITY;
+        else return NULL;
+        *out = neg ? -v : v;
+        return te;
+    }
+    if (te - p < 6 || p[0] != '1' || p[1] != '.' || p[2] != '#') return NULL;
+    q = p + 3;
+    if (te - q >= 3 && !memcmp(q, "INF", 3)) { v = INFINITY; q += 3; }
+    else if (te - q >= 3 && !memcmp(q, "IND", 3)) { v = NAN; q += 3; }
+    else if (te - q >= 4 && (!memcmp(q, "QNAN", 4) || !memcmp(q, "SNAN", 4))) { v = NAN; q += 4; }
+    else return NULL;
+    while (q < te && (unsigned)(*q - '0') < 10u) q++;
+    if (q != te) return NULL;
+    *out = neg ? -v : v;
+    return te;
+}
+
+HOT const char *number(const char *p, const char *end, double *out)
+{
+    const char *s = p, *te;
     int neg = 0, slow = 0, any = 0, nd = 0, dexp = 0;
     uint64_t m = 0;
     if (p < end && (*p == '-' || *p == '+')) { neg = (*p == '-'); p++; }
@@ -45,15 +91,16 @@ static const char *number(const char *p, const char *end, double *out)
         if (!edig) return NULL;
         dexp += eneg ? -e : e;
     }
-    if (!any || slow || m >= (1ULL << 53) || dexp < -22 || dexp > 22 || (p < end && !is_sep(*p))) {
-        /* strtod for nan/inf/long forms; it must consume exactly up to the separator */
-        const char *fe = s;
+    if (!any || !at_sep(p, end)) {
+        te = p;
+        while (!at_sep(te, end)) te++;
+        return special(s, te, out);
+    }
+    if (slow || m >= (1ULL << 53) || dexp < -22 || dexp > 22) {
+        /* a valid decimal (checked above): strtod rounds it correctly and stops exactly at p */
         char *ep;
-        while (fe < end && !is_sep(*fe)) fe++;
-        if (fe == s) return NULL;
         *out = strtod(s, &ep);
-        if (ep != fe) return NULL;
-        return fe;
+        return ep == p ? p : NULL;
     }
     {
         double d = (double)m;
@@ -63,52 +110,79 @@ static const char *number(const char *p, const char *end, double *out)
     return p;
 }
 
-/* One line at *pp into f[]: number of fields (3 or 4), or -1 if not a clean data line. */
-static int line(const char **pp, const char *end, double *f)
+/* A vector id (or any non-negative integer field): 1..19 digits, at most 2^63-1. */
+HOT const char *integer(const char *p, const char *end, int64_t *out)
 {
-    const char *p = *pp;
-    int k = 0;
-    for (;;) {
-        const char *q;
-        if (k >= 4) return -1;
-        q = number(p, end, &f[k]);
-        if (!q) return -1;
-        k++;
-        p = q;
-        if (*p == '\n') { p++; break; }
-        while (p < end && (*p == '\t' || *p == ' ')) p++;
-        if (p >= end || *p == '\n') return -1;
+    uint64_t v = 0;
+    int nd = 0;
+    while (p < end && (unsigned)(*p - '0') < 10u) {
+        if (nd == 19) return NULL;
+        v = v * 10 + (uint64_t)(*p - '0');
+        nd++; p++;
     }
-    if (k < 3) return -1;
-    *pp = p;
-    return k;
+    if (!nd || v > (uint64_t)INT64_MAX || !at_sep(p, end)) return NULL;
+    *out = (int64_t)v;
+    return p;
 }
 
-long vec_parse_lines(const char *buf, long len, int8_t *nf, double *cols, long maxlines)
+/* Past the blanks after a token: the next token's start, or past the line end (*eol = 1). */
+HOT const char *next_token(const char *p, const char *end, int *eol)
+{
+    while (p < end && (*p == '\t' || *p == ' ')) p++;
+    *eol = 1;
+    if (p < end && *p == '\n') return p + 1;
+    if (p + 1 < end && p[0] == '\r' && p[1] == '\n') return p + 2;
+    *eol = 0;
+    return p;
+}
+
+/* One line at *pp: its id and up to 3 more numbers f[]; returns the number of fields including
+ * the id (3 or 4), or -1 if not a clean data line. */
+HOT int line(const char **pp, const char *end, int64_t *id, double *f)
+{
+    const char *p = *pp;
+    int k = 0, eol;
+    p = integer(p, end, id);
+    if (!p) return -1;
+    for (;;) {
+        if (p >= end) return -1;
+        p = next_token(p, end, &eol);
+        if (eol) break;
+        if (p >= end || *p == '\n' || *p == '\r' || k >= 3) return -1;
+        p = number(p, end, &f[k]);
+        if (!p) return -1;
+        k++;
+    }
+    if (k < 2) return -1;
+    *pp = p;
+    return k + 1;
+}
+
+/* Generic form: ids[n], field counts nf[n] (with the id) and the other fields column-major in
+ * cols[3 * maxlines] (missing ones NaN). Returns n, or -1. */
+long vec_parse_lines(const char *buf, long len, int64_t *ids, int8_t *nf, double *cols, long maxlines)
 {
     const char *p = buf, *end = buf + len;
     long n = 0;
     if (len <= 0) return 0;
     if (buf[len - 1] != '\n') return -1;
     while (p < end) {
-        double f[4];
+        double f[3] = {NAN, NAN, NAN};
         int k;
         if (n >= maxlines) return -1;
-        k = line(&p, end, f);
+        k = line(&p, end, &ids[n], f);
         if (k < 0) return -1;
         nf[n] = (int8_t)k;
-        for (; k < 4; k++) f[k] = NAN;
-        /* column-major output: the time and value columns come out contiguous */
-        cols[n] = f[0]; cols[maxlines + n] = f[1]; cols[2 * maxlines + n] = f[2]; cols[3 * maxlines + n] = f[3];
+        cols[n] = f[0]; cols[maxlines + n] = f[1]; cols[2 * maxlines + n] = f[2];
         n++;
     }
     return n;
 }
 
-/* The same lines, with the vector id looked up in one pass (saves the numpy passes per chunk):
- * lut[id] is the declaration index (-1: undeclared), nfs/tcol/vcol per declaration give the
- * field count and the fields holding time and value. Out: pos[n] and (time, value) pairs[n][2].
- * Returns n, or -1 (bad line, undeclared id, wrong field count: the caller re-reads slowly). */
+/* The same lines, with the vector id looked up in one pass: lut[id] is the declaration index
+ * (-1: undeclared), nfs/tcol/vcol per declaration give the field count (with the id) and which of
+ * the other fields hold time and value. Out: pos[n] and (time, value) pairs[n][2]. Returns n, or
+ * -1 (bad line, undeclared id, wrong field count, time not finite: the caller re-reads slowly). */
 long vec_parse_pairs(const char *buf, long len, const int32_t *lut, long lutsize, const int8_t *nfs,
                      const int8_t *tcol, const int8_t *vcol, int32_t *pos, double *pairs, long maxlines)
 {
@@ -117,17 +191,19 @@ long vec_parse_pairs(const char *buf, long len, const int32_t *lut, long lutsize
     if (len <= 0) return 0;
     if (buf[len - 1] != '\n') return -1;
     while (p < end) {
-        double f[4];
+        double f[3];
+        int64_t id;
         int k;
         int32_t d;
         if (n >= maxlines) return -1;
-        k = line(&p, end, f);
-        if (k < 0 || !(f[0] >= 0 && f[0] < (double)lutsize) || f[0] != (double)(long)f[0]) return -1;
-        d = lut[(long)f[0]];
+        k = line(&p, end, &id, f);
+        if (k < 0 || id >= lutsize) return -1;
+        d = lut[id];
         if (d < 0 || nfs[d] != k) return -1;
         pos[n] = d;
         pairs[2 * n] = f[(int)tcol[d]];
         pairs[2 * n + 1] = f[(int)vcol[d]];
+        if (!isfinite(pairs[2 * n])) return -1;
         n++;
     }
     return n;
@@ -170,7 +246,8 @@ static double pairwise(const double *a, long n, long st, double mean, int sq)
  * order so that both back ends give the same bits: np.add.reduceat is the first element plus the
  * pairwise sum of the rest; np.fmin/fmax ignore nan. t and v have a stride of st doubles.
  * Out per run j: starts[j] and red[4j..4j+3] = sum, min, max, sum of squared deviations from
- * sum / count. Returns the number of runs, or -(i + 1) if time decreases at sample i in a run. */
+ * sum / count. Returns the number of runs, or -(i + 1) if time decreases (or is NaN) at sample i
+ * in a run. */
 long vec_segments(const int64_t *keys, const double *t, const double *v, long st, long n,
                   int64_t *starts, double *red)
 {
@@ -178,8 +255,9 @@ long vec_segments(const int64_t *keys, const double *t, const double *v, long st
     while (i < n) {
         long s = i, c;
         double mn = v[s * st], mx = mn, sum, mean, x;
+        if (isnan(t[s * st])) return -(s + 1);
         for (i = s + 1; i < n && keys[i] == keys[s]; i++) {
-            if (t[i * st] < t[(i - 1) * st]) return -(i + 1);
+            if (!(t[i * st] >= t[(i - 1) * st])) return -(i + 1);
             x = v[i * st];
             if (!(mn <= x || isnan(x))) mn = x;
             if (!(mx >= x || isnan(x))) mx = x;
@@ -197,51 +275,71 @@ long vec_segments(const int64_t *keys, const double *t, const double *v, long st
     return nseg;
 }
 
-/* The block lines of a .vci ("\n"-separated rows of numbers separated by spaces, tabs or CRs) in
- * one pass: all numbers into out[], the count of each row into per_row[]. Same numbers as
- * strtod (through number() above). Returns the number of values, or -1 if a token is not one
- * complete number or an array would overflow. buf must end with '\n'. */
-long vec_parse_rows(const char *buf, long len, double *out, long maxn, int32_t *per_row, long maxrows)
+/* .vci block lines, "\n"-terminated (CRLF accepted):
+ *   id<TAB>offset length [firstEvent lastEvent] firstT lastT count min max sum sqrsum
+ * Out per row r: ints[4r..4r+3] = id, offset, length, count (integers, never doubles),
+ * ntok[r] = 10 or 12 (12: with event numbers), st[6r..6r+5] = firstT lastT min max sum sqrsum.
+ * Returns the number of rows, or -(r + 1) if row r is malformed. */
+long vec_parse_blocks(const char *buf, long len, int64_t *ints, int8_t *ntok, double *st, long maxrows)
 {
+    /* which tokens are integers: id offset length [e0 e1] ... count */
+    static const int INT10[10] = {1, 1, 1, 0, 0, 1, 0, 0, 0, 0};
+    static const int INT12[12] = {1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0};
     const char *p = buf, *end = buf + len;
-    long n = 0, rows = 0;
-    int32_t k = 0;
+    long r = 0;
     if (len <= 0) return 0;
     if (buf[len - 1] != '\n') return -1;
     while (p < end) {
-        const char *te, *q;
-        char c = *p;
-        if (c == ' ' || c == '\t' || c == '\r') { p++; continue; }
-        if (c == '\n') {
-            if (rows >= maxrows) return -1;
-            per_row[rows++] = k;
-            k = 0;
-            p++;
-            continue;
+        const char *tok[12];
+        int k = 0, eol = 0, j, nd = 0;
+        const int *isint;
+        if (r >= maxrows) return -(r + 1);
+        while (!eol) {
+            if (p >= end || *p == '\n' || *p == '\r' || k >= 12) return -(r + 1);
+            tok[k++] = p;
+            while (!at_sep(p, end)) p++;
+            p = next_token(p, end, &eol);
         }
-        te = p;
-        while (te < end && *te != ' ' && *te != '\t' && *te != '\r' && *te != '\n') te++;
-        if (n >= maxn) return -1;
-        q = number(p, te, &out[n]);
-        if (q != te) return -1;
-        n++;
-        k++;
-        p = te;
+        if (k != 10 && k != 12) return -(r + 1);
+        isint = k == 10 ? INT10 : INT12;
+        for (j = 0; j < k; j++) {
+            if (isint[j]) {
+                int64_t x;
+                if (!integer(tok[j], end, &x)) return -(r + 1);
+                if (j == 0 || j == 1 || j == 2) ints[4 * r + j] = x;
+                else if (j == k - 5) ints[4 * r + 3] = x;
+            } else {
+                if (!number(tok[j], end, &st[6 * r + nd])) return -(r + 1);
+                nd++;
+            }
+        }
+        ntok[r] = (int8_t)k;
+        r++;
     }
-    return rows == maxrows ? n : -1;
+    return r;
 }
 
-/* Do the per-line declaration indexes pos[n] consist of runs bpos[j] repeated cnt[j] times, in
- * order (the .vci's block ids and line counts)? 1 if so, else 0. */
-long vec_check_runs(const int32_t *pos, long n, const int32_t *bpos, const int64_t *cnt, long nb)
+/* Do the per-line declaration indexes pos[n] continue the runs "bpos[j] repeated cnt[j] times"?
+ * state = {j, lines of block j already seen} is carried from one piece to the next, so a block may
+ * span pieces. 1 if so (state updated), else 0. */
+long vec_check_runs(const int32_t *pos, long n, const int32_t *bpos, const int64_t *cnt, long nb,
+                    int64_t *state)
 {
-    long i = 0, j;
-    for (j = 0; j < nb; j++) {
-        int32_t d = bpos[j];
-        long c = (long)cnt[j], e;
-        if (c < 0 || c > n - i) return 0;
-        for (e = i + c; i < e; i++)
+    long i = 0, j = (long)state[0];
+    int64_t seen = state[1];
+    while (i < n) {
+        int32_t d;
+        long take, e;
+        if (j >= nb) return 0;
+        d = bpos[j];
+        take = (long)(cnt[j] - seen);
+        if (take > n - i) take = n - i;
+        for (e = i + take; i < e; i++)
             if (pos[i] != d) return 0;
+        seen += take;
+        if (seen == cnt[j]) { j++; seen = 0; }
     }
-    return i == n;
+    state[0] = j;
+    state[1] = seen;
+    return 1;
 }
