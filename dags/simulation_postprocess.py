@@ -4,14 +4,15 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, BaseHook, BaseOperatorLink, Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from simpost.conf import DEFAULTS
 from simpost.limits import task_timeout
+from simpost_airflow.run import (ShareLink, announce_failure, final, note_share_link, on_failure, params_of,
+                                 run_info, send, stage, stage_figures, work_dir)
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,6 @@ UPLOADS = Asset("simpost_uploads")
 UPLOAD_QUEUE = os.environ.get("SIMPOST_UPLOAD_QUEUE", "default")
 PARSE_QUEUE = os.environ.get("SIMPOST_PARSE_QUEUE", "default")
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("SIMPOST_RETRY_DELAY", "30")))
-STAGE_FIGURES = "stage_figures"  # XCom key: each stage's seconds and peak RSS, for the run-wide figures
 
 DOC = """
 ### simulation_postprocess
@@ -91,171 +91,6 @@ PARAMS = {
 }
 
 
-class ShareLink(BaseOperatorLink):
-    """The upload's share link as a button on the task; evaluated on the worker, read back from XCom."""
-
-    name = "Share link"
-    xcom_key = "share_link"
-
-    def get_link(self, operator, *, ti_key):
-        uploaded = ti_key.xcom_pull(task_ids=ti_key.task_id)
-        return uploaded["link"] if uploaded else ""
-
-
-def _note_share_link(context, link: str) -> None:
-    """The link as the run's note, the first thing on the run's page (Airflow 3.3 shows a task's links
-    only under its Details tab). Needs the airflow_api connection; never fails the upload."""
-    from simpost.airflow_api import AirflowApi
-    from simpost.notify import one_line
-
-    try:
-        api = AirflowApi.from_connection(BaseHook.get_connection("airflow_api"), timeout=10)
-        api.add_run_note(context["dag_run"].dag_id, context["run_id"], f"**Share link:** [{link}]({link})")
-    except AirflowNotFoundException:
-        log.info("upload: no airflow_api connection, so the run's note does not show the share link")
-    except Exception as err:  # the archive is uploaded; the note is a convenience
-        log.warning("upload: could not put the share link in the run's note: %s", one_line(err))
-
-
-@contextmanager
-def _final(*errors):
-    """Bad input does not get better on retry: fail at once, so the failure mail goes out now.
-
-    Every other error (a worker lost, a backend down) is retried; all stages are safe to rerun.
-    """
-    try:
-        yield
-    except errors as err:
-        raise AirflowFailException(str(err)) from None
-
-
-def _params(context) -> dict:
-    """The run's conf, optional fields left empty in the form given their defaults."""
-    from simpost.conf import with_defaults
-
-    return with_defaults(context["params"])
-
-
-def _work_dir():
-    from simpost.paths import run_work_dir
-
-    return run_work_dir(get_current_context()["run_id"])
-
-
-def _run_info(context):
-    from simpost.result import RunInfo
-
-    run = context["dag_run"]
-    return RunInfo(context["params"]["simulation_id"], run.run_id, context["params"]["title"], run.start_date)
-
-
-def _stage_figures(ti) -> list[dict]:
-    from simpost.stage import STAGES
-
-    return [f for f in (ti.xcom_pull(task_ids=s, key=STAGE_FIGURES) for s in STAGES) if f]
-
-
-def _still_running(ti) -> bool:
-    """Whether Airflow still has this task running. A run marked failed (a cancel) kills its running
-    stage only at the next heartbeat, seconds later: a stage ending meanwhile must not count."""
-    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
-    return states.get(ti.run_id, {}).get(ti.task_id) == "running"
-
-
-@contextmanager
-def _stage(name: str, *bad_input: type[Exception], timed: bool = True):
-    """One stage of the run: bad input and the run's timeout fail it at once, SIGTERM (a cancel) stops
-    it; its figures go to XCom and, with callback_events "all", the simulator hears its end."""
-    from simpost.stage import STAGES, Deadline, RunTimeout, StageStopped, bounded
-
-    context = get_current_context()
-    params, run = _params(context), _run_info(context)
-    deadline = Deadline(run.started_at, float(params["run_timeout"])) if timed else None
-    with _final(RunTimeout, *bad_input), bounded(name, deadline) as figures:
-        if name == STAGES[0]:
-            _progress(params, run.start().as_dict())
-        yield
-    if not _still_running(context["ti"]):
-        shutil.rmtree(_work_dir(), ignore_errors=True)  # cleanup may have run already
-        raise StageStopped(f"stage {name} ended after its run was marked failed; its results are dropped")
-    context["ti"].xcom_push(key=STAGE_FIGURES, value=figures.as_dict())
-    if name != STAGES[-1]:  # the last stage's end is the final event
-        _progress(params, run.stage_ended(name).as_dict())
-
-
-def _post(params: dict, body: dict, attempts: int) -> None:
-    import requests
-    from airflow.providers.http.hooks.http import HttpHook
-    from tenacity import retry_if_exception_type, stop_after_attempt, wait_exponential
-
-    HttpHook(method="POST", http_conn_id="simulator_api").run_with_advanced_retry(
-        _retry_args={"stop": stop_after_attempt(attempts), "wait": wait_exponential(min=1, max=10),
-                     "retry": retry_if_exception_type(requests.exceptions.ConnectionError),
-                     "reraise": True},
-        endpoint=params["callback_endpoint"], json=body,
-    )
-
-
-def _progress(params: dict, event: dict) -> None:
-    """A progress callback is news, not the result: a simulator that misses one still gets the final."""
-    if params["callback_events"] != "all" or not params.get("callback_endpoint"):
-        return
-    from simpost.notify import one_line
-
-    try:
-        _post(params, event, attempts=1)
-    except Exception as err:
-        log.warning("progress callback (%s %s) not delivered: %s", event["event"], event.get("stage", ""),
-                    one_line(err))
-
-
-def _send(params: dict, final: dict) -> None:
-    """Call the simulator back with the run's final event, then mail the user, as the conf asked.
-
-    The callback goes first: if the task is retried, the simulator (idempotent by simulation_id)
-    may hear twice, but the user never gets a second mail.
-    """
-    from simpost.notify import mail
-
-    if params.get("callback_endpoint"):
-        _post(params, final, attempts=3)
-        log.info("notify: called back %s", params["callback_endpoint"])
-    if params.get("notification_email"):
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        subject, body = mail(final)
-        with SmtpHook(smtp_conn_id="smtp_default") as smtp:
-            sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
-            smtp.send_email_smtp(to=params["notification_email"], subject=subject, html_content=body,
-                                 from_email=sender)
-        log.info("notify: mailed %s", params["notification_email"])
-
-
-def _announce_failure(context, stage: str, reason: str) -> dict:
-    """The run's one failure event: kept as its result XCom, then sent; a send error is only logged."""
-    from simpost.notify import one_line
-    from simpost.result import RESULT_KEY, stage_seconds
-
-    final = _run_info(context).failed(stage, reason, stage_seconds(_stage_figures(context["ti"]))).as_dict()
-    context["ti"].xcom_push(key=RESULT_KEY, value=final)
-    try:
-        _send(_params(context), final)
-    except Exception as err:  # the run has already failed; do not mask that with a notify error
-        log.error("failure notification not sent: %s", one_line(err))
-    return final
-
-
-def _on_failure(context) -> None:
-    """A failed run still tells the user and the simulator, with the stage and a one-line reason."""
-    from simpost.notify import one_line
-    from simpost.stage import StageStopped
-
-    error = context.get("exception")
-    if isinstance(error, StageStopped):
-        return  # a cancel: cleanup tells them, once, whichever stage was running
-    _announce_failure(context, context["ti"].task_id, one_line(error or "failed"))
-
-
 @dag(
     dag_id="simulation_postprocess",
     schedule=None,
@@ -266,7 +101,7 @@ def _on_failure(context) -> None:
     tags=["simpost", "omnetpp", "postprocess"],
     doc_md=DOC,
     default_args={"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True,
-                  "execution_timeout": task_timeout(), "on_failure_callback": _on_failure},
+                  "execution_timeout": task_timeout(), "on_failure_callback": on_failure},
 )
 def simulation_postprocess():
     @task
@@ -275,8 +110,8 @@ def simulation_postprocess():
         from storage_backends.hook import StorageBackendHook
         from storage_backends.settings import SettingsError
 
-        name = _params(get_current_context())["storage_backend"]
-        with _final(SettingsError):
+        name = params_of(get_current_context())["storage_backend"]
+        with final(SettingsError):
             settings = StorageBackendHook(name).upload_settings()
         log.info("check_backend: uploads will go to %s", settings.describe())
 
@@ -286,10 +121,10 @@ def simulation_postprocess():
         from simpost.collect import collect as collect_files
         from simpost.paths import PathError
 
-        params = _params(get_current_context())
-        work = _work_dir()
+        params = params_of(get_current_context())
+        work = work_dir()
         shutil.rmtree(work, ignore_errors=True)  # a retried or cleared run starts from its sources again
-        with _stage("collect", PathError, ResultsError):
+        with stage("collect", PathError, ResultsError):
             collected = collect_files(params["results_dir"], work / "input", log.info)
         return {"work_dir": str(work), **collected.as_dict()}
 
@@ -298,9 +133,9 @@ def simulation_postprocess():
         import omnetpp_results
         from simpost.conf import runconfig_name
 
-        params = _params(get_current_context())
+        params = params_of(get_current_context())
         parsed_dir = os.path.join(collected["work_dir"], "parsed")
-        with _stage("parse", omnetpp_results.ResultsError):
+        with stage("parse", omnetpp_results.ResultsError):
             summary = omnetpp_results.parse(collected["input_dir"], parsed_dir,
                                             runconfig=runconfig_name(params["runconfig"]),
                                             statistics=params["statistics"], progress=log.info).as_dict()
@@ -312,9 +147,9 @@ def simulation_postprocess():
         from simpost.result import problem_lines
         from simpost.scalar_stats import scalar_stats
 
-        params = _params(get_current_context())
+        params = params_of(get_current_context())
         content_dir = os.path.join(parsed["work_dir"], "archive")
-        with _stage("stats", omnetpp_results.ResultsError):
+        with stage("stats", omnetpp_results.ResultsError):
             summary = omnetpp_results.stats(parsed["parsed_dir"], content_dir,
                                             precision=float(params["summarizing_precision"]),
                                             statistics=params["statistics"], graphs=params["graphs"],
@@ -327,7 +162,7 @@ def simulation_postprocess():
     def zip_archive(computed: dict):
         import omnetpp_results
 
-        with _stage("zip"):
+        with stage("zip"):
             archive = omnetpp_results.write_archive(computed["content_dir"],
                                                     os.path.join(computed["work_dir"], "results.zip")).as_dict()
         log.info("zip: %s files, %s bytes, sha256 %s", archive["files"], archive["size"], archive["sha256"])
@@ -340,13 +175,13 @@ def simulation_postprocess():
         from storage_backends.settings import SettingsError
 
         context = get_current_context()
-        params = _params(context)
-        with _stage("upload", SettingsError, AirflowNotFoundException):  # a backend defined wrong, or not at all
+        params = params_of(context)
+        with stage("upload", SettingsError, AirflowNotFoundException):  # a backend defined wrong, or not at all
             hook = StorageBackendHook(params["storage_backend"])
             name = remote_name(params["title"], params["simulation_id"], archive["sha256"])
             uploaded = hook.get_backend().upload(archive["path"], name, hook.settings.keep_days).as_dict()
         log.info("upload: %s -> %s", name, uploaded["link"])
-        _note_share_link(context, uploaded["link"])
+        note_share_link(context, uploaded["link"])
         context["outlet_events"][UPLOADS].extra = {"simulation_id": params["simulation_id"],
                                                    "backend": params["storage_backend"], **uploaded}
         return uploaded
@@ -357,9 +192,9 @@ def simulation_postprocess():
         from simpost.stage import peak_rss_bytes
 
         context = get_current_context()
-        params, run = _params(context), _run_info(context)
-        with _stage("notify", timed=False):  # once uploaded, the results are delivered
-            figures, summary = _stage_figures(context["ti"]), computed["summary"]
+        params, run = params_of(context), run_info(context)
+        with stage("notify", timed=False):  # once uploaded, the results are delivered
+            figures, summary = stage_figures(context["ti"]), computed["summary"]
             peak = max([f["peak_rss_bytes"] for f in figures] + [peak_rss_bytes()])
             delivery = result.Delivery(
                 link=uploaded["link"], size=uploaded["size"], sha256=uploaded["sha256"],
@@ -370,7 +205,7 @@ def simulation_postprocess():
             final = run.succeeded(delivery).as_dict()
             context["ti"].xcom_push(key=result.RESULT_KEY, value=final)  # a retry clears it again
             log.info("notify: share link %s", uploaded["link"])
-            _send(params, final)
+            send(params, final)
 
     @task(on_failure_callback=None)
     def cleanup():
@@ -380,13 +215,13 @@ def simulation_postprocess():
         from simpost.stage import cancelled_at
 
         context = get_current_context()
-        work = _work_dir()
+        work = work_dir()
         shutil.rmtree(work, ignore_errors=True)
         log.info("cleanup: removed %s", work)
         states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
         stage = cancelled_at(states.get(context["run_id"], {}))
         if stage is not None:
-            final = _announce_failure(context, stage, "cancelled: the run was marked failed "
+            final = announce_failure(context, stage, "cancelled: the run was marked failed "
                                                       "(simpost cancel, the REST API or the UI)")
             raise AirflowFailException(final["reason"])
 

@@ -1,0 +1,1 @@
+"""What simpost's DAGs share that needs Airflow (task context, XCom, hooks); see run.py."""

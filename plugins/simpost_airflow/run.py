@@ -1,0 +1,184 @@
+"""The Airflow side of simulation_postprocess's tasks: the run's conf, stage bookkeeping (timeout,
+cancel, figures), progress and final callbacks, the failure mail, and the share link on the run's page.
+
+The DAG file stays wiring; the work itself lives in the plain modules (omnetpp_results, simpost,
+storage_backends) that know nothing of Airflow.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from contextlib import contextmanager
+
+from airflow.sdk import BaseHook, BaseOperatorLink, get_current_context
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+
+log = logging.getLogger(__name__)
+
+STAGE_FIGURES = "stage_figures"  # XCom key: each stage's seconds and peak RSS, for the run-wide figures
+
+
+class ShareLink(BaseOperatorLink):
+    """The upload's share link as a button on the task; evaluated on the worker, read back from XCom."""
+
+    name = "Share link"
+    xcom_key = "share_link"
+
+    def get_link(self, operator, *, ti_key):
+        uploaded = ti_key.xcom_pull(task_ids=ti_key.task_id)
+        return uploaded["link"] if uploaded else ""
+
+
+def note_share_link(context, link: str) -> None:
+    """The link as the run's note, the first thing on the run's page (Airflow 3.3 shows a task's links
+    only under its Details tab). Needs the airflow_api connection; never fails the upload."""
+    from simpost.airflow_api import AirflowApi
+    from simpost.notify import one_line
+
+    try:
+        api = AirflowApi.from_connection(BaseHook.get_connection("airflow_api"), timeout=10)
+        api.add_run_note(context["dag_run"].dag_id, context["run_id"], f"**Share link:** [{link}]({link})")
+    except AirflowNotFoundException:
+        log.info("upload: no airflow_api connection, so the run's note does not show the share link")
+    except Exception as err:  # the archive is uploaded; the note is a convenience
+        log.warning("upload: could not put the share link in the run's note: %s", one_line(err))
+
+
+@contextmanager
+def final(*errors):
+    """Bad input does not get better on retry: fail at once, so the failure mail goes out now.
+
+    Every other error (a worker lost, a backend down) is retried; all stages are safe to rerun.
+    """
+    try:
+        yield
+    except errors as err:
+        raise AirflowFailException(str(err)) from None
+
+
+def params_of(context) -> dict:
+    """The run's conf, optional fields left empty in the form given their defaults."""
+    from simpost.conf import with_defaults
+
+    return with_defaults(context["params"])
+
+
+def work_dir():
+    from simpost.paths import run_work_dir
+
+    return run_work_dir(get_current_context()["run_id"])
+
+
+def run_info(context):
+    from simpost.result import RunInfo
+
+    run = context["dag_run"]
+    return RunInfo(context["params"]["simulation_id"], run.run_id, context["params"]["title"], run.start_date)
+
+
+def stage_figures(ti) -> list[dict]:
+    from simpost.stage import STAGES
+
+    return [f for f in (ti.xcom_pull(task_ids=s, key=STAGE_FIGURES) for s in STAGES) if f]
+
+
+def _still_running(ti) -> bool:
+    """Whether Airflow still has this task running. A run marked failed (a cancel) kills its running
+    stage only at the next heartbeat, seconds later: a stage ending meanwhile must not count."""
+    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
+    return states.get(ti.run_id, {}).get(ti.task_id) == "running"
+
+
+@contextmanager
+def stage(name: str, *bad_input: type[Exception], timed: bool = True):
+    """One stage of the run: bad input and the run's timeout fail it at once, SIGTERM (a cancel) stops
+    it; its figures go to XCom and, with callback_events "all", the simulator hears its end."""
+    from simpost.stage import STAGES, Deadline, RunTimeout, StageStopped, bounded
+
+    context = get_current_context()
+    params, run = params_of(context), run_info(context)
+    deadline = Deadline(run.started_at, float(params["run_timeout"])) if timed else None
+    with final(RunTimeout, *bad_input), bounded(name, deadline) as figures:
+        if name == STAGES[0]:
+            _progress(params, run.start().as_dict())
+        yield
+    if not _still_running(context["ti"]):
+        shutil.rmtree(work_dir(), ignore_errors=True)  # cleanup may have run already
+        raise StageStopped(f"stage {name} ended after its run was marked failed; its results are dropped")
+    context["ti"].xcom_push(key=STAGE_FIGURES, value=figures.as_dict())
+    if name != STAGES[-1]:  # the last stage's end is the final event
+        _progress(params, run.stage_ended(name).as_dict())
+
+
+def _post(params: dict, body: dict, attempts: int) -> None:
+    import requests
+    from airflow.providers.http.hooks.http import HttpHook
+    from tenacity import retry_if_exception_type, stop_after_attempt, wait_exponential
+
+    HttpHook(method="POST", http_conn_id="simulator_api").run_with_advanced_retry(
+        _retry_args={"stop": stop_after_attempt(attempts), "wait": wait_exponential(min=1, max=10),
+                     "retry": retry_if_exception_type(requests.exceptions.ConnectionError),
+                     "reraise": True},
+        endpoint=params["callback_endpoint"], json=body,
+    )
+
+
+def _progress(params: dict, event: dict) -> None:
+    """A progress callback is news, not the result: a simulator that misses one still gets the final."""
+    if params["callback_events"] != "all" or not params.get("callback_endpoint"):
+        return
+    from simpost.notify import one_line
+
+    try:
+        _post(params, event, attempts=1)
+    except Exception as err:
+        log.warning("progress callback (%s %s) not delivered: %s", event["event"], event.get("stage", ""),
+                    one_line(err))
+
+
+def send(params: dict, final: dict) -> None:
+    """Call the simulator back with the run's final event, then mail the user, as the conf asked.
+
+    The callback goes first: if the task is retried, the simulator (idempotent by simulation_id)
+    may hear twice, but the user never gets a second mail.
+    """
+    from simpost.notify import mail
+
+    if params.get("callback_endpoint"):
+        _post(params, final, attempts=3)
+        log.info("notify: called back %s", params["callback_endpoint"])
+    if params.get("notification_email"):
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        subject, body = mail(final)
+        with SmtpHook(smtp_conn_id="smtp_default") as smtp:
+            sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
+            smtp.send_email_smtp(to=params["notification_email"], subject=subject, html_content=body,
+                                 from_email=sender)
+        log.info("notify: mailed %s", params["notification_email"])
+
+
+def announce_failure(context, stage: str, reason: str) -> dict:
+    """The run's one failure event: kept as its result XCom, then sent; a send error is only logged."""
+    from simpost.notify import one_line
+    from simpost.result import RESULT_KEY, stage_seconds
+
+    final = run_info(context).failed(stage, reason, stage_seconds(stage_figures(context["ti"]))).as_dict()
+    context["ti"].xcom_push(key=RESULT_KEY, value=final)
+    try:
+        send(params_of(context), final)
+    except Exception as err:  # the run has already failed; do not mask that with a notify error
+        log.error("failure notification not sent: %s", one_line(err))
+    return final
+
+
+def on_failure(context) -> None:
+    """A failed run still tells the user and the simulator, with the stage and a one-line reason."""
+    from simpost.notify import one_line
+    from simpost.stage import StageStopped
+
+    error = context.get("exception")
+    if isinstance(error, StageStopped):
+        return  # a cancel: cleanup tells them, once, whichever stage was running
+    announce_failure(context, context["ti"].task_id, one_line(error or "failed"))
