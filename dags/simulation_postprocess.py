@@ -169,7 +169,7 @@ def simulation_postprocess():
         return archive
 
     @task(pool="storage_uploads", queue=UPLOAD_QUEUE, retries=4, outlets=[UPLOADS])
-    def upload(archive: dict):
+    def upload(archive: dict, computed: dict):
         from storage_backends import remote_name
         from storage_backends.hook import StorageBackendHook
         from storage_backends.settings import SettingsError
@@ -181,7 +181,7 @@ def simulation_postprocess():
             name = remote_name(params["title"], params["simulation_id"], archive["sha256"])
             uploaded = hook.get_backend().upload(archive["path"], name, hook.settings.keep_days).as_dict()
         log.info("upload: %s -> %s", name, uploaded["link"])
-        note_share_link(context, uploaded["link"])
+        note_share_link(context, uploaded["link"], computed["problems"])
         context["outlet_events"][UPLOADS].extra = {"simulation_id": params["simulation_id"],
                                                    "backend": params["storage_backend"], **uploaded}
         return uploaded
@@ -228,7 +228,7 @@ def simulation_postprocess():
     collected = collect()
     check_backend() >> collected
     computed = stats(parse(collected))
-    uploaded = upload(zip_archive(computed))
+    uploaded = upload(zip_archive(computed), computed)
     uploaded.operator.operator_extra_links = (ShareLink(),)
     notify(uploaded, computed)  # a leaf, so a failure anywhere upstream fails the run
     # the work dir is needed up to the upload, not by notify; a teardown also runs after a cancel, and

@@ -93,6 +93,20 @@ def test_success_event_of_a_real_run_matches_the_schema(shared_results, tmp_path
     assert body["stage_seconds"] == {"collect": 0.5, "parse": 1.0, "stats": 1.5, "zip": 2.0, "upload": 2.5}
 
 
+def test_a_delivery_with_problems_is_a_warning_and_the_schema_ties_the_two():
+    base = dict(link="http://127.0.0.1:1/s/abc", size=1, sha256="ab" * 32, expires_at=None,
+                scalar_stats={"preset": "all", "count": 0, "truncated": False, "items": []},
+                sim_runtime_stats=sim_runtime_stats(None), resources=resources({}, 1, 1.0), stage_seconds={})
+    run = RunInfo("sim-1", "manual__1", None, START)
+    warned = validate_result(run.succeeded(Delivery(**base, problems=["a.vec: cut (7 bytes ignored)"])).as_dict())
+    assert warned["state"] == "warning"
+    assert validate_result(run.succeeded(Delivery(**base)).as_dict())["state"] == "success"
+    with pytest.raises(AssertionError, match="problems"):
+        validate_result({**warned, "problems": []})  # a warning names its problems
+    with pytest.raises(AssertionError, match="problems"):
+        validate_result({**warned, "state": "success"})  # and a success has none
+
+
 def test_progress_and_failure_events_match_the_schema():
     run = RunInfo("sim-1", "manual__1", "A title", START)
     events = [run.start(now=START)] + [run.stage_ended(s, now=START + timedelta(seconds=i))

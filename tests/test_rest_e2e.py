@@ -80,6 +80,8 @@ class Callbacks(BaseHTTPRequestHandler):
 USED = ["aloha-PureAloha1", "aloha-SlottedAloha2", "routing-Net10", "routing-Net5SaturatedQueue",
         "aloha-PureAloha2-sqlite", "routing-Net60StoreAndForward-all-LOG-ONLY"]
 OPS_DIR = "ops-Benchmark-04"
+#: a public set whose .vec was committed mid-write (cut at 4096 bytes): a run that ends with a warning
+CUT_SET = "EDGE__giacomoni__ndp__truncated-4096"
 
 
 def _link_or_copy(src: str, dst: str) -> str:
@@ -96,6 +98,8 @@ def results_root(root: Path, shared_results: Path) -> Path:
     a generated OPS network run."""
     for name in USED:
         shutil.copytree(shared_results / name, root / name, copy_function=_link_or_copy)
+    shutil.copytree(shared_results.parent / "omnetpp-results-public" / CUT_SET, root / CUT_SET,
+                    copy_function=_link_or_copy, ignore=shutil.ignore_patterns("expected"))
     write_ops_results(root / OPS_DIR, seed=15)
     return root
 
@@ -112,8 +116,11 @@ def world(tmp_path_factory, shared_results):
     threading.Thread(target=callbacks.serve_forever, daemon=True).start()
     cloud = LocalCloudServer(tmp / "cloud", key)
     cloud.start()
+    api_port, password = free_port(), secrets.token_urlsafe(12)
     env = {
         "SIMPOST_RESULTS_ROOT": str(root),
+        "AIRFLOW_CONN_AIRFLOW_API": json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": api_port,
+                                                "schema": "http", "login": "admin", "password": password}),
         "SIMPOST_WORK_DIR": str(tmp / "work"),
         "SIMPOST_RETRY_DELAY": "2",
         "AIRFLOW_CONN_LOCAL_E2E": local_backend_conn(cloud.url, key),
@@ -124,7 +131,7 @@ def world(tmp_path_factory, shared_results):
             "conn_type": "http", "host": "127.0.0.1", "port": callbacks.server_address[1], "schema": "http"}),
     }
     cluster = AirflowCluster(tmp / "airflow", dags_folder=REPO / "dags", plugins_folder=REPO / "plugins",
-                             env_overrides=env, pools=POOLS, parallelism=8)
+                             env_overrides=env, pools=POOLS, parallelism=8, api_port=api_port, password=password)
     try:
         cluster.start(wait_for_dags=[DAG])
         client = Simpost(cluster.base_url, cluster.username, cluster.password)
@@ -187,6 +194,26 @@ def test_triggered_run_uploads_mails_and_calls_back(world):
     assert links.get("extra_links", links).get("Share link") == uploaded["link"]
     work = world[5] / "work"
     assert not work.exists() or list(work.iterdir()) == []  # cleanup left nothing behind
+
+
+def test_a_cut_off_vec_ends_the_run_with_a_warning_everyone_sees(world):
+    """Issue 14: a .vec cut mid-line is exported up to its last complete line; the run succeeds in
+    Airflow, its page's note, the callback, the XCom and the mail say what was left out."""
+    cluster, client, mailbox, *_ = world
+    run_id = client.trigger(conf("rest-cut", CUT_SET))
+    assert client.wait(run_id, timeout=300, poll=1)["state"] == "success", cluster.tails()
+    [callback] = callbacks_for("rest-cut")
+    assert callback["state"] == "warning" and callback["link"]
+    [problem] = callback["problems"]
+    assert problem.startswith("General-#0.vec: the file ends in the middle of a line") and "bytes ignored" in problem
+    assert callback == xcom_result(client, run_id)
+    [mail] = mailbox.to("rest-cut@lab.test")
+    assert mail["Subject"].endswith("results ready, with warnings (damaged input left out)")
+    assert "General-#0.vec: the file ends in the middle of a line" in body_of(mail)
+    note = cluster.api("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}").json()["note"]
+    first = note.splitlines()[0]
+    assert callback["link"] in first and "**Warning: 1 input problem(s)**" in first
+    assert "General-#0.vec" in archive_member(callback["link"], "INFO.txt")
 
 
 @pytest.mark.parametrize("bad, param", [({"simulation_id": "no spaces allowed"}, "simulation_id"),

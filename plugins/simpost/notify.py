@@ -53,13 +53,14 @@ def _scalars(stats: dict) -> str:
 def mail(final: dict) -> tuple[str, str]:
     """(subject, html body) for a run's final event."""
     label = html.escape(_label(final))
-    if final["state"] != "success":
+    if final["state"] == "failed":
         subject = f"[simpost] {_label(final)}: post-processing failed"
         body = (f"<p>Post-processing of simulation {label} failed at stage {html.escape(final['stage'])}.</p>"
                 + _table("Why", [("Stage", final["stage"]), ("Reason", final["reason"])]))
         return subject, body
     link = html.escape(final["link"])
-    subject = f"[simpost] {_label(final)}: results ready"
+    subject = f"[simpost] {_label(final)}: results ready" + (
+        ", with warnings (damaged input left out)" if final["state"] == "warning" else "")
     archive = [("Size", f"{final['size']:,} bytes"), ("SHA-256", final["sha256"]),
                ("Link expires", final["expires_at"] or "never")]
     body = (f"<p>The results of simulation {label} are ready: <a href=\"{link}\">{link}</a></p>"

@@ -2,7 +2,8 @@
 
 The schema is data/result.schema.json (schema_version 1). A run sends, in order: "start" and one
 "stage" event per ended stage (only with callback_events "all"), then exactly one "final" event:
-state "success" with the share link and the figures, or state "failed" with the stage and reason.
+state "success" with the share link and the figures, "warning" when some input was damaged and left
+out (the rest delivered; `problems` says what), or state "failed" with the stage and reason.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class Delivery:
 @dataclass(frozen=True)
 class Event:
     event: str  # start | stage | final
-    state: str  # running | success | failed
+    state: str  # running | success | warning | failed
     simulation_id: str
     run_id: str
     title: str | None
@@ -86,7 +87,8 @@ class RunInfo:
         return self._event("stage", "running", now, percent=percent_done(stage), stage=stage)
 
     def succeeded(self, delivery: Delivery, now: datetime | None = None) -> Event:
-        return self._event("final", "success", now, percent=100, delivery=delivery)
+        state = "warning" if delivery.problems else "success"
+        return self._event("final", state, now, percent=100, delivery=delivery)
 
     def failed(self, stage: str, reason: str, stage_seconds: dict | None = None,
                now: datetime | None = None) -> Event:

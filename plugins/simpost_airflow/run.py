@@ -30,15 +30,19 @@ class ShareLink(BaseOperatorLink):
         return uploaded["link"] if uploaded else ""
 
 
-def note_share_link(context, link: str) -> None:
+def note_share_link(context, link: str, problems: list[str]) -> None:
     """The link as the run's note, the first thing on the run's page (Airflow 3.3 shows a task's links
-    only under its Details tab). Needs the airflow_api connection; never fails the upload."""
+    only under its Details tab), with the input problems of a run that ended with warnings. Needs the
+    airflow_api connection; never fails the upload."""
     from simpost.airflow_api import AirflowApi
     from simpost.notify import one_line
 
+    line = f"**Share link:** [{link}]({link})"
+    if problems:  # Airflow has no warning state for a run: its page says it here
+        line += f" · **Warning: {len(problems)} input problem(s)**, the rest was exported: {problems[0]}"
     try:
         api = AirflowApi.from_connection(BaseHook.get_connection("airflow_api"), timeout=10)
-        api.add_run_note(context["dag_run"].dag_id, context["run_id"], f"**Share link:** [{link}]({link})")
+        api.add_run_note(context["dag_run"].dag_id, context["run_id"], line)
     except AirflowNotFoundException:
         log.info("upload: no airflow_api connection, so the run's note does not show the share link")
     except Exception as err:  # the archive is uploaded; the note is a convenience
