@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from browser import chromium
 from test_local_cloud import KEY, raw_request
 
 from local_cloud.client import LocalCloudClient
@@ -26,9 +27,6 @@ from local_cloud.testing import LocalCloudServer
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO.parent / "shared" / "omnetpp-results" / "aloha-PureAloha1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def export_run(out: Path) -> Path:
@@ -71,12 +69,8 @@ def share(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 # --- programs get the file ----------------------------------------------------------------
