@@ -47,10 +47,12 @@ def valid_vci(vci: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def index_report():
+def index_report(pytestconfig):
+    """Which .vci each set's run used or rejected, and why: written to the terminal after the tests."""
     lines = []
     yield lines
-    print("\n.vci files of the public sets:\n" + "\n".join(lines))
+    with pytestconfig.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+        print("\n.vci files of the public sets:\n" + "\n".join(lines))
 
 
 @pytest.mark.parametrize("name", SETS)
