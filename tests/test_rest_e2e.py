@@ -447,7 +447,10 @@ def test_export_stats_gives_one_valid_line_per_finished_run(world, monkeypatch, 
     assert sorted(line["run_id"] for line in lines) == sorted(r["dag_run_id"] for r in finished)
     assert {line["event"] for line in lines} == {"final"}
     by_run = {line["run_id"]: line for line in lines}
-    assert all(by_run[r["dag_run_id"]]["state"] == r["state"] for r in finished)
+    # a run that left damaged input out succeeded in Airflow and reports "warning"
+    airflow_state = {"success": "success", "warning": "success", "failed": "failed"}
+    assert all(airflow_state[by_run[r["dag_run_id"]]["state"]] == r["state"] for r in finished)
+    assert any(line["state"] == "success" for line in lines)
     assert by_run[run_id]["link"] == client.upload(run_id)["link"]
     since = max(r["end_date"] for r in finished)
     capsys.readouterr()
