@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from itertools import groupby
 
 import numpy as np
 
-from .naming import NameInfo, describe
+from .gather import Gathered, NameGroup
+from .naming import NameInfo
 from .selection import Selection
+from .store import Table
 from .tables import num, where
 
 MAX_LINES = 8  # modules drawn as lines of their own; more become an envelope
@@ -178,25 +179,25 @@ class _Steps:
 
 
 class VectorChart:
-    """The chart of one vector name, fed its vectors one at a time: feeder(i) for the i-th."""
+    """The chart of one vector name, fed its vectors one at a time: feeder(i, vec) for the i-th
+    of the group's vectors with data."""
 
-    def __init__(self, info: NameInfo, vectors: list, labels: dict):
-        self.info, self.vectors, self.labels = info, vectors, labels
-        self.t0 = min(float(v["first_time"]) for v in vectors)
-        t1 = max(float(v["last_time"]) for v in vectors)
-        self.t1 = t1 if t1 > self.t0 else self.t0 + 1.0
-        self.held = vectors[0]["attrs"].get("interpolationmode", "sample-hold") != "none"
+    def __init__(self, info: NameInfo, group: NameGroup, labels: dict):
+        self.info, self.labels, self.n = info, labels, len(group.offsets)
+        self.offsets, self.enum = group.offsets, _enum(group.enum())
+        self.t0 = group.t0
+        self.t1 = group.t1 if group.t1 > self.t0 else self.t0 + 1.0
+        self.held = (group.attrs or {}).get("interpolationmode", "sample-hold") != "none"
         self.width = STEPS
         self.lines: list[Line] = []
         self.rows = None
-        if len(vectors) > MAX_LINES:
-            self.width = max(50, min(STEPS, CELL_BUDGET // len(vectors)))
-            self.rows = np.full((len(vectors), self.width), np.nan, dtype=np.float32)
+        if self.n > MAX_LINES:
+            self.width = max(50, min(STEPS, CELL_BUDGET // self.n))
+            self.rows = np.full((self.n, self.width), np.nan, dtype=np.float32)
         self.x = self.t0 + (self.t1 - self.t0) * (np.arange(self.width) + 0.5) / self.width
 
-    def feeder(self, i: int):
+    def feeder(self, i: int, vec: dict):
         """(add(t, v), done()) for the i-th vector of this name."""
-        vec = self.vectors[i]
         steps = _Steps(self.t0, self.t1, self.width, self.held)
         if self.rows is not None:
             def done():
@@ -224,8 +225,7 @@ class VectorChart:
         return f"{what} in each of {self.width} steps of {(self.t1 - self.t0) / self.width:.3g} s"
 
     def chart(self) -> Chart:
-        n = len(self.vectors)
-        enum = _enum(self.vectors)
+        n, enum = self.n, self.enum
         if self.rows is None:
             note = f"module {self.lines[0].label}" if n == 1 else f"{n} modules, one curve each"
             if any(line.low is not None for line in self.lines):
@@ -242,13 +242,12 @@ class VectorChart:
         return Chart("vector", self.info, n, note, band=band, enum=enum)
 
 
-def _enum(vectors: list) -> dict | None:
-    """value -> name from the `enum` attribute (e.g. IDLE=0,TRANSMIT=1) when all vectors share it."""
-    spec = {v["attrs"].get("enum") for v in vectors}
-    if len(spec) != 1 or None in spec:
+def _enum(spec: str | None) -> dict | None:
+    """value -> name from an `enum` attribute (e.g. IDLE=0,TRANSMIT=1)."""
+    if spec is None:
         return None
     out = {}
-    for part in spec.pop().split(","):
+    for part in spec.split(","):
         label, _, value = part.partition("=")
         try:
             out[float(value)] = label.strip()
@@ -257,42 +256,44 @@ def _enum(vectors: list) -> dict | None:
     return out or None
 
 
-def vector_charts(vectors: list, labels: dict, sel: Selection) -> list[VectorChart]:
+def vector_charts(vectors: Gathered, labels: dict, sel: Selection) -> list[VectorChart]:
     """One VectorChart per name of the vectors with data, in name order."""
-    ordered = sorted((v for v in vectors if v["count"]), key=lambda v: v["name"])
-    return [VectorChart(describe(name, items, sel), items, labels)
-            for name, items in ((n, list(g)) for n, g in groupby(ordered, key=lambda v: v["name"]))]
+    return [VectorChart(g.info(sel), g, labels) for g in vectors.names() if g.offsets]
 
 
 # ---------------------------------------------------------------------------- histograms
-def histogram_charts(statistics: list, labels: dict, sel: Selection) -> list[Chart]:
+def histogram_charts(statistics: Gathered, table: Table, labels: dict, sel: Selection) -> list[Chart]:
     """One chart per histogram name with counts; bins as recorded (under/overflow noted)."""
     out = []
-    hists = sorted((s for s in statistics if s["bins"]), key=lambda s: s["name"])
-    for name, group in groupby(hists, key=lambda s: s["name"]):
-        items = list(group)
-        bars, under, over = [], 0.0, 0.0
-        for s in items:
-            edges = np.array([num(e) for e, _ in s["bins"]])
-            counts = np.array([num(c) for _, c in s["bins"]])
-            first = 1 if edges[0] == -math.inf else 0  # the underflow bin, from -inf
-            if counts.size - first < 2 or not np.nansum(counts) > 0:
-                continue
-            under += counts[:first].sum()
-            over += counts[-1]  # the last bin runs to +inf
-            bars.append(Bars(where(s, labels), edges[first:], counts[first:-1]))
-        if not bars:
-            continue
-        n = len(bars)
-        note = f"module {bars[0].label}" if n == 1 else f"{n} modules" + (
-            "" if n <= MAX_LINES else ", counts summed")
-        if n > MAX_LINES:
-            bars, how = _summed(bars)
-            note += how
-        if under or over:
-            note += f"; outside the bins: {under:g} below, {over:g} above"
-        out.append(Chart("histogram", describe(name, items, sel), n, note, bars=bars))
+    with table.reader() as at:
+        for group in statistics.names():
+            if group.offsets and (chart := _histogram_chart(group, map(at, group.offsets), labels, sel)):
+                out.append(chart)
     return out
+
+
+def _histogram_chart(group: NameGroup, items, labels: dict, sel: Selection) -> Chart | None:
+    bars, under, over = [], 0.0, 0.0
+    for s in items:
+        edges = np.array([num(e) for e, _ in s["bins"]])
+        counts = np.array([num(c) for _, c in s["bins"]])
+        first = 1 if edges[0] == -math.inf else 0  # the underflow bin, from -inf
+        if counts.size - first < 2 or not np.nansum(counts) > 0:
+            continue
+        under += counts[:first].sum()
+        over += counts[-1]  # the last bin runs to +inf
+        bars.append(Bars(where(s, labels), edges[first:], counts[first:-1]))
+    if not bars:
+        return None
+    n = len(bars)
+    note = f"module {bars[0].label}" if n == 1 else f"{n} modules" + (
+        "" if n <= MAX_LINES else ", counts summed")
+    if n > MAX_LINES:
+        bars, how = _summed(bars)
+        note += how
+    if under or over:
+        note += f"; outside the bins: {under:g} below, {over:g} above"
+    return Chart("histogram", group.info(sel), n, note, bars=bars)
 
 
 def _summed(bars: list[Bars]) -> tuple[list[Bars], str]:

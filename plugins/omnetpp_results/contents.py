@@ -29,7 +29,8 @@ class Contents:
     histogram_bins: int
     vectors: int
     resampled: int  # vectors with data, each in csv/vectors/
-    empty_vectors: list[dict]  # declared without data
+    empty_vectors: list[dict]  # declared without data: the first few (gather.UNDRAWN_KEPT)
+    empty_count: int  # all of them
     figures: list[RunFigures]
     resources: Resources
     post_seconds: float

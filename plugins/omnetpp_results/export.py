@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import shutil
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from . import charts as charts_
 from .contents import GRAPHS, Contents
 from .errors import ResultsError
 from .info import write_info
-from .naming import run_labels, vector_stems
+from .gather import Gathered, gather
+from .naming import Stems, run_labels, vector_stem
 from .painter import Painter
 from .parsing import Problem, peak_rss_mb
 from .record import Record
@@ -30,7 +31,7 @@ from .resources import Resources, from_param
 from .runfigures import RunFigures, run_figures, write_simrun_csv
 from .selection import Selection
 from .store import Parsed
-from .tables import scalar_rows, statistic_rows, vector_rows
+from .tables import SCALAR, STATISTIC, VECTOR
 from .textfmt import fmt
 
 ROWS = 1 << 16  # resampled rows formatted at a time
@@ -62,15 +63,14 @@ class StatsResult(Record):
 
 @dataclass
 class _Selected:
-    """The parse output and the items the statistics option selects from it."""
+    """The parse output, and what the statistics option selects from it gathered by name."""
     parsed_dir: Path
     sel: Selection
     parsed: Parsed
     doc: dict
     labels: dict
-    scalars: list
-    statistics: list
-    vectors: list
+    keep: Callable[[dict], bool]
+    vectors: Gathered
 
 
 def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", graphs="statistic",
@@ -85,7 +85,7 @@ def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", graphs="sta
     precision, graphs, param = _precision(precision), _graphs(graphs), from_param(resources)
     src = _select(Path(parsed_dir), Selection(statistics))
     try:  # refused before anything is written
-        check_total(precision, [float(v["last_time"]) for v in src.vectors if v["count"]])
+        check_total(precision, _last_times(src))
     except ValueError as e:
         raise ResultsError(f"cannot resample: {e}") from None
     out = Path(out_dir)
@@ -98,7 +98,7 @@ def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", graphs="sta
     done = time.perf_counter()
     return StatsResult(
         runs=[r.run_id for r in c.runs], scalars=c.scalars, statistics=c.statistics,
-        histogram_bins=c.histogram_bins, vectors=c.vectors, empty_vectors=len(c.empty_vectors),
+        histogram_bins=c.histogram_bins, vectors=c.vectors, empty_vectors=c.empty_count,
         resampled=c.resampled, charts=len(c.charts), graphs=c.graph_files, graphs_mode=graphs,
         precision=precision, selection=c.selection, seconds=round(done - t_start, 3),
         draw_wait_seconds=round(waited, 3), report_seconds=round(done - t_report, 3),
@@ -110,12 +110,20 @@ def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", graphs="sta
 def _select(parsed_dir: Path, sel: Selection) -> _Selected:
     parsed = Parsed(parsed_dir)
     runs_by_id = {r.run_id: r for r in parsed.runs}
+    labels = run_labels(parsed.runs)
 
-    def chosen(items):
-        return [i for i in items if sel(runs_by_id.get(i["run"]), i["module"], i["name"])]
-    return _Selected(parsed_dir, sel, parsed, json.loads((parsed_dir / "parsed.json").read_text()),
-                     run_labels(parsed.runs), chosen(parsed.scalars), chosen(parsed.statistics),
-                     chosen(parsed.vectors))
+    def keep(item: dict) -> bool:
+        return sel(runs_by_id.get(item["run"]), item["module"], item["name"])
+    return _Selected(parsed_dir, sel, parsed, parsed.meta, labels, keep,
+                     gather(parsed.vectors, VECTOR, keep, labels, keep_undrawn=True))
+
+
+def _last_times(src: _Selected):
+    """The last sample time of every selected vector with data (read again, one at a time)."""
+    with src.parsed.vectors.reader() as at:
+        for group in src.vectors.groups.values():
+            for offset in group.offsets:
+                yield float(at(offset)["last_time"])
 
 
 def _export(src: _Selected, out: Path, precision: float, graphs: str, param: Resources, progress,
@@ -124,13 +132,13 @@ def _export(src: _Selected, out: Path, precision: float, graphs: str, param: Res
     seconds spent waiting for the drawing once the data was done)."""
     sel, doc = src.sel, src.doc
     with Painter() as painter:
-        hist = charts_.histogram_charts(src.statistics, src.labels, sel)
         vpass = _VectorPass(src, precision, out, graphs == "vector", painter, progress)
-        if hist or vpass.names:
+        if vpass.names:
             painter.start()  # its imports run while the tables are written
+        scalars, statistics, nbins = _write_tables(src, out)
+        hist = charts_.histogram_charts(statistics, src.parsed.statistics, src.labels, sel)
         for j, chart in enumerate(hist):
             painter.chart(("h", j), chart)
-        nbins = _write_tables(src.parsed_dir, out, src)
         vpass.run()
         post_seconds = doc.get("parse_seconds", 0.0) + time.perf_counter() - t_start
         peak = max(doc.get("parse_peak_rss_mb", 0.0), peak_rss_mb())
@@ -144,23 +152,28 @@ def _export(src: _Selected, out: Path, precision: float, graphs: str, param: Res
         results_dir=doc.get("results_dir", ""), runconfig=doc.get("runconfig"), selection=sel.describe(),
         precision=precision, graphs=graphs, runs=src.parsed.runs, labels=src.labels,
         files=doc.get("files", []), skipped_files=doc.get("skipped_files", []),
-        has_ini=(out / "omnetpp.ini").is_file(), scalars=len(src.scalars), statistics=len(src.statistics),
-        histogram_bins=nbins, vectors=len(src.vectors), resampled=vpass.resampled,
-        empty_vectors=[v for v in src.vectors if not v["count"]], figures=figures, resources=job,
-        post_seconds=post_seconds, peak_mb=peak, problems=[Problem.from_dict(p) for p in doc.get("problems", [])],
-        scalar_rows=scalar_rows(src.scalars, src.labels, sel),
-        statistic_rows=statistic_rows(src.statistics, src.labels, sel),
-        vector_rows=vector_rows(src.vectors, src.labels, sel), charts=vpass.charts + hist,
+        has_ini=(out / "omnetpp.ini").is_file(), scalars=scalars.count, statistics=statistics.count,
+        histogram_bins=nbins, vectors=src.vectors.count, resampled=vpass.resampled,
+        empty_vectors=src.vectors.undrawn, empty_count=src.vectors.undrawn_count, figures=figures,
+        resources=job, post_seconds=post_seconds, peak_mb=peak,
+        problems=[Problem.from_dict(p) for p in doc.get("problems", [])],
+        scalar_rows=scalars.rows(sel, with_samples=False), statistic_rows=statistics.rows(sel, with_samples=True),
+        vector_rows=src.vectors.rows(sel, with_samples=True), charts=vpass.charts + hist,
         graph_files=vpass.graphs), images, waited
 
 
-def _write_tables(parsed_dir: Path, out: Path, src: _Selected) -> int:
-    """csv/scalars.csv, csv/statistics.csv, csv/histograms.csv and omnetpp.ini; returns the
-    number of histogram bins."""
-    if (parsed_dir / "omnetpp.ini").is_file():
-        shutil.copyfile(parsed_dir / "omnetpp.ini", out / "omnetpp.ini")
-    _write_scalars(out / "csv" / "scalars.csv", src.scalars)
-    return _write_statistics(out / "csv", src.statistics)
+def _write_tables(src: _Selected, out: Path) -> tuple[Gathered, Gathered, int]:
+    """csv/scalars.csv, csv/statistics.csv, csv/histograms.csv and omnetpp.ini, each table read
+    once; (scalars, statistics gathered by name, the number of histogram bins)."""
+    if (src.parsed_dir / "omnetpp.ini").is_file():
+        shutil.copyfile(src.parsed_dir / "omnetpp.ini", out / "omnetpp.ini")
+    with open(out / "csv" / "scalars.csv", "w", newline="") as f:
+        w = _writer(f)
+        w.writerow(["run", "module", "name", "value"])
+        scalars = gather(src.parsed.scalars, SCALAR, src.keep, src.labels,
+                         lambda s: w.writerow([s["run"], s["module"], s["name"], s["value"]]))
+    statistics, nbins = _write_statistics(out / "csv", src)
+    return scalars, statistics, nbins
 
 
 def _precision(precision) -> float:
@@ -185,22 +198,17 @@ def _writer(f):
     return csv.writer(f, lineterminator="\n")
 
 
-def _write_scalars(path: Path, scalars: list) -> None:
-    with open(path, "w", newline="") as f:
-        w = _writer(f)
-        w.writerow(["run", "module", "name", "value"])
-        w.writerows([s["run"], s["module"], s["name"], s["value"]] for s in scalars)
-
-
-def _write_statistics(csv_dir: Path, statistics: list) -> int:
-    """statistics.csv and histograms.csv; returns the number of histogram bins written."""
+def _write_statistics(csv_dir: Path, src: _Selected) -> tuple[Gathered, int]:
+    """statistics.csv and histograms.csv; (the statistics gathered, the histogram bins written)."""
     nbins = 0
     with open(csv_dir / "statistics.csv", "w", newline="") as f, \
             open(csv_dir / "histograms.csv", "w", newline="") as fh:
         w, wh = _writer(f), _writer(fh)
         w.writerow(["run", "module", "name", "count", "mean", "stddev", "min", "max", "sum"])
         wh.writerow(["run", "module", "name", "bin_lower", "bin_upper", "count"])
-        for s in statistics:
+
+        def each(s: dict) -> None:
+            nonlocal nbins
             fl = s["fields"]
             total = fl.get("sum", fl.get("weightedSum", ""))
             w.writerow([s["run"], s["module"], s["name"], fl.get("count", ""), fl.get("mean", ""),
@@ -210,7 +218,8 @@ def _write_statistics(csv_dir: Path, statistics: list) -> int:
                 upper = bins[i + 1][0] if i + 1 < len(bins) else "inf"
                 wh.writerow([s["run"], s["module"], s["name"], edge, upper, cnt])
             nbins += len(bins)
-    return nbins
+        statistics = gather(src.parsed.statistics, STATISTIC, src.keep, src.labels, each)
+    return statistics, nbins
 
 
 def _stddev(fl: dict) -> str:
@@ -234,9 +243,9 @@ class _VectorPass:
 
     def __init__(self, src: _Selected, precision: float, out: Path, per_vector_graphs: bool,
                  painter: Painter, progress):
-        self.parsed, self.vectors, self.precision, self.out = src.parsed, src.vectors, precision, out
+        self.src, self.parsed, self.precision, self.out = src, src.parsed, precision, out
         self.painter, self.progress = painter, progress
-        self.stems = vector_stems(src.vectors, src.labels)
+        self.renamed: dict[int, str] = {}  # vector key -> stem, where vector_stem() was taken
         self.names = charts_.vector_charts(src.vectors, src.labels, src.sel)
         self.charts: list[charts_.Chart] = []
         self.graphs_dir = out / "graphs" if per_vector_graphs else None
@@ -246,14 +255,16 @@ class _VectorPass:
         self._write_summaries()
         if self.graphs_dir is not None and self.names:
             self.graphs_dir.mkdir(exist_ok=True)
-        total = sum(len(c.vectors) for c in self.names)
+        total = self.src.vectors.drawn
         last_note = time.monotonic()
-        with open(self.out / "csv" / "vectors-resampled.csv", "w", newline="") as long:
+        with open(self.out / "csv" / "vectors-resampled.csv", "w", newline="") as long, \
+                self.parsed.vectors.reader() as at:
             long.write("run,module,name,time,value\n")
             for name in self.names:
                 axis = name.info.axis()
-                for i, vec in enumerate(name.vectors):
-                    add, finish = name.feeder(i)
+                for i, offset in enumerate(name.offsets):
+                    vec = at(offset)
+                    add, finish = name.feeder(i, vec)
                     self._vector(vec, add, long, axis)
                     finish()
                     if self.progress and time.monotonic() - last_note > 2.0:
@@ -262,15 +273,27 @@ class _VectorPass:
                 self.charts.append(name.chart())
                 self.painter.chart(len(self.charts) - 1, self.charts[-1])
 
+    def _stem(self, vec: dict) -> str:
+        return self.renamed.get(vec["key"]) or vector_stem(vec, self.src.labels)
+
     def _write_summaries(self) -> None:
+        """csv/vectors.csv in file order, which is also the order the vectors get their stems."""
+        stems = Stems()
         with open(self.out / "csv" / "vectors.csv", "w", newline="") as f:
             w = _writer(f)
             w.writerow(["run", "module", "name", "count", "mean", "stddev", "min", "max",
                         "first_time", "last_time", "file"])
-            for v in self.vectors:
+            for v in self.parsed.vectors:
+                if not self.src.keep(v):
+                    continue
+                file = ""
+                if v["count"]:
+                    wanted = vector_stem(v, self.src.labels)
+                    if (stem := stems(wanted)) != wanted:
+                        self.renamed[v["key"]] = stem
+                    file = f"vectors/{stem}.csv"
                 w.writerow([v["run"], v["module"], v["name"], v["count"], fmt(v["mean"]), fmt(v["stddev"]),
-                            fmt(v["min"]), fmt(v["max"]), fmt(v["first_time"]), fmt(v["last_time"]),
-                            f"vectors/{self.stems[v['key']]}.csv" if v["count"] else ""])
+                            fmt(v["min"]), fmt(v["max"]), fmt(v["first_time"]), fmt(v["last_time"]), file])
 
     def _vector(self, vec: dict, add_to_chart, long, axis: str) -> None:
         env = None
@@ -284,7 +307,7 @@ class _VectorPass:
                     env.add(t, v)
                 yield t, v
 
-        stem = self.stems[vec["key"]]
+        stem = self._stem(vec)
         prefix = _csv_line([vec["run"], vec["module"], vec["name"]])[:-1] + ","
         feed = pieces()
         try:

@@ -92,12 +92,12 @@ def _warnings(c: Contents) -> list[str]:
 
 
 def _empty(c: Contents) -> list[str]:
-    if not c.empty_vectors:
+    if not c.empty_count:
         return []
-    out = [f"Declared vectors without data ({len(c.empty_vectors)}): no resampled file, no graph"]
+    out = [f"Declared vectors without data ({c.empty_count}): no resampled file, no graph"]
     out += [f"  {v['module']} {v['name']}" for v in c.empty_vectors[:EMPTY_LISTED]]
-    if len(c.empty_vectors) > EMPTY_LISTED:
-        out.append(f"  ... and {len(c.empty_vectors) - EMPTY_LISTED} more (see csv/vectors.csv, count 0)")
+    if c.empty_count > EMPTY_LISTED:
+        out.append(f"  ... and {c.empty_count - EMPTY_LISTED} more (see csv/vectors.csv, count 0)")
     return out + [""]
 
 

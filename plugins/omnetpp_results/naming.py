@@ -16,19 +16,28 @@ def safe(s: str) -> str:
     return _SAFE.sub("_", s).strip("_") or "x"
 
 
-def unique_stems(wanted: list[str]) -> list[str]:
-    """The same stems made unique (case-insensitively, for case-insensitive file systems) and bounded."""
-    out, used = [], set()
-    for stem in wanted:
+class Stems:
+    """Stems made unique (case-insensitively, for case-insensitive file systems) and bounded,
+    handed out one at a time. Only a hash of each stem is kept, so a million vectors cost a
+    set of ints (a hash collision only adds a needless suffix)."""
+
+    def __init__(self):
+        self.used: set[int] = set()
+
+    def __call__(self, stem: str) -> str:
         if len(stem) > 150:
             stem = stem[:130] + "_" + hashlib.sha1(stem.encode()).hexdigest()[:10]
         base, i = stem, 2
-        while stem.lower() in used:
+        while hash(stem.lower()) in self.used:
             stem = f"{base}_{i}"
             i += 1
-        used.add(stem.lower())
-        out.append(stem)
-    return out
+        self.used.add(hash(stem.lower()))
+        return stem
+
+
+def unique_stems(wanted: list[str]) -> list[str]:
+    stems = Stems()
+    return [stems(w) for w in wanted]
 
 
 def run_labels(runs) -> dict:
@@ -41,14 +50,11 @@ def run_labels(runs) -> dict:
     return out
 
 
-def vector_stems(vectors: list, labels: dict) -> dict:
-    """A unique, readable file stem per vector: module__name (run label first if several runs)."""
-    several = len({v["run"] for v in vectors}) > 1
-    wanted = []
-    for v in vectors:
-        stem = f"{safe(v['module'])}__{safe(v['name'])}"
-        wanted.append(f"{safe(labels.get(v['run'], v['run']))}__{stem}" if several else stem)
-    return {v["key"]: s for v, s in zip(vectors, unique_stems(wanted))}
+def vector_stem(v: dict, labels: dict) -> str:
+    """A readable file stem for a vector: module__name, run label first if the archive has several
+    runs (Stems makes it unique)."""
+    stem = f"{safe(v['module'])}__{safe(v['name'])}"
+    return f"{safe(labels.get(v['run'], v['run']))}__{stem}" if len(labels) > 1 else stem
 
 
 @dataclass(frozen=True)
@@ -68,11 +74,9 @@ class NameInfo:
         return f"{label} [{self.unit}]" if self.unit else label
 
 
-def describe(name: str, items: list, sel: Selection) -> NameInfo:
-    """items: the scalars/statistics/vectors of this name (their attrs give title and unit)."""
+def describe(name: str, title: str, unit: str, sel: Selection) -> NameInfo:
+    """title and unit: the first recorded with the name (attrs of its items)."""
     ops = sel.ops_row(name)
     if ops is not None:
         return NameInfo(name, ops.name, ops.unit, ops.layer)
-    title = next((i["attrs"]["title"] for i in items if i.get("attrs", {}).get("title")), "")
-    unit = next((i["attrs"]["unit"] for i in items if i.get("attrs", {}).get("unit")), "")
     return NameInfo(name, title, unit)

@@ -125,7 +125,7 @@ def _run_section(c: Contents) -> str:
 
 
 def _vectors_intro(c: Contents) -> str:
-    with_data = c.vectors - len(c.empty_vectors)
+    with_data = c.vectors - c.empty_count
     return (f'<p class="muted">{c.vectors} vectors, {with_data} with data, of {len(c.vector_rows)} result names. '
             "One chart per result name across all modules recording it. Resampled every "
             f"{c.precision:g} s in csv/vectors/ and csv/vectors-resampled.csv.</p>")
@@ -173,13 +173,13 @@ def _figure(chart: Chart, png: bytes) -> str:
 
 
 def _empty_list(c: Contents) -> str:
-    if not c.empty_vectors:
+    if not c.empty_count:
         return ""
     items = "".join(f'<li><span class="mod">{escape(v["module"])}</span> {escape(v["name"])}</li>'
-                    for v in c.empty_vectors[:500])
-    more = f"<li>… and {len(c.empty_vectors) - 500} more (csv/vectors.csv, count 0)</li>" \
-        if len(c.empty_vectors) > 500 else ""
-    return (f"<details><summary>{len(c.empty_vectors)} vectors declared without data</summary>"
+                    for v in c.empty_vectors)
+    more = f"<li>… and {c.empty_count - len(c.empty_vectors)} more (csv/vectors.csv, count 0)</li>" \
+        if c.empty_count > len(c.empty_vectors) else ""
+    return (f"<details><summary>{c.empty_count} vectors declared without data</summary>"
             f"<ul>{items}{more}</ul></details>")
 
 

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -448,10 +449,25 @@ class Table:
         return self.count
 
     def __iter__(self):
+        for _, row in self.scan():
+            yield row
+
+    def scan(self):
+        """(offset, row) of every row: the offset lets at() read that row again later."""
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             for _ in range(self.count):
-                yield json.loads(f.readline().rstrip(b",\n"))
+                at = f.tell()
+                yield at, json.loads(f.readline().rstrip(b",\n"))
+
+    @contextmanager
+    def reader(self):
+        """at(offset) -> the row there, on one open file."""
+        with open(self.path, "rb") as f:
+            def at(offset: int) -> dict:
+                f.seek(offset)
+                return json.loads(f.readline().rstrip(b",\n"))
+            yield at
 
 
 class Parsed:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import groupby
+from typing import Callable
 
-from .naming import NameInfo, describe
+from .naming import NameInfo
 from .record import Record
-from .selection import Selection
 
 
 @dataclass
@@ -54,7 +53,7 @@ def num(x) -> float:
         return math.nan
 
 
-class _Fold:
+class Fold:
     """Running count-weighted mean and the extremes with where they are."""
 
     def __init__(self):
@@ -92,20 +91,13 @@ def where(item: dict, labels: dict) -> str:
     return f"{labels[item['run']]} {item['module']}" if len(labels) > 1 else item["module"]
 
 
-def _by_name(items: list) -> list[tuple[str, list]]:
-    ordered = sorted(items, key=lambda i: i["name"])
-    return [(name, list(group)) for name, group in groupby(ordered, key=lambda i: i["name"])]
-
-
-def _rows(items: list, labels: dict, sel: Selection, figures, with_samples: bool) -> list[NameRow]:
-    """One row per name; figures(item) -> (count, mean, min, max) of one module's item."""
-    rows = []
-    for name, group in _by_name(items):
-        fold = _Fold()
-        for item in group:
-            fold.add(where(item, labels), *figures(item))
-        rows.append(fold.row(describe(name, group, sel), with_samples))
-    return rows
+@dataclass(frozen=True)
+class Kind:
+    """What the tables and charts take from one kind of item: its figures (count, mean, min,
+    max) and whether it is drawn (a vector with data, a statistic with bins)."""
+    name: str  # scalar | statistic | vector
+    figures: Callable[[dict], tuple]
+    drawn: Callable[[dict], bool]
 
 
 def _scalar(s: dict) -> tuple:
@@ -113,15 +105,8 @@ def _scalar(s: dict) -> tuple:
     return 0 if math.isnan(v) else 1, v, v, v
 
 
-def scalar_rows(scalars: list, labels: dict, sel: Selection) -> list[NameRow]:
-    return _rows(scalars, labels, sel, _scalar, with_samples=False)
-
-
-def statistic_rows(statistics: list, labels: dict, sel: Selection) -> list[NameRow]:
-    return _rows(statistics, labels, sel, lambda s: tuple(num(s["fields"].get(k)) for k in
-                                                          ("count", "mean", "min", "max")), with_samples=True)
-
-
-def vector_rows(vectors: list, labels: dict, sel: Selection) -> list[NameRow]:
-    return _rows(vectors, labels, sel, lambda v: (v["count"], num(v["mean"]), num(v["min"]), num(v["max"])),
-                 with_samples=True)
+SCALAR = Kind("scalar", _scalar, lambda s: False)
+STATISTIC = Kind("statistic", lambda s: tuple(num(s["fields"].get(k)) for k in ("count", "mean", "min", "max")),
+                 lambda s: bool(s["bins"]))
+VECTOR = Kind("vector", lambda v: (v["count"], num(v["mean"]), num(v["min"]), num(v["max"])),
+              lambda v: bool(v["count"]))
