@@ -104,3 +104,46 @@ def test_parse_output_is_read_a_row_at_a_time(shared_results, tmp_path):
     assert sum(len(P.series(v["key"])[0]) for v in P.vectors) == s["samples"]
     stats(tmp_path / "p", tmp_path / "o", graphs=False)
     assert (tmp_path / "o" / "csv" / "scalars.csv").read_text().count("\n") == 1801
+
+
+def _declarations(n: int, with_data_every: int) -> str:
+    decl = "".join(f"vector {i} N.host[{i}] v:vector ETV\n" for i in range(n))
+    data = "".join(f"{i}\t{i}\t1.5\t{i}\n" for i in range(0, n, with_data_every))
+    return HEAD + decl + data + "\n"
+
+
+def test_stats_keeps_a_few_empty_vectors_by_name_and_counts_the_rest(tmp_path):
+    """Vectors declared without data are counted, not held: INFO.txt and the report list the
+    first ones and say how many more there are; csv/vectors.csv has every one."""
+    from omnetpp_results.gather import UNDRAWN_KEPT
+    n = 2 * UNDRAWN_KEPT + 10
+    parse(run_dir(tmp_path, x_vec=_declarations(n, 10)), tmp_path / "p")
+    r = stats(tmp_path / "p", tmp_path / "o", graphs="none")
+    empty = n - len(range(0, n, 10))
+    assert r.vectors == n and r.empty_vectors == empty
+    rows = (tmp_path / "o" / "csv" / "vectors.csv").read_text().splitlines()[1:]
+    assert len(rows) == n and sum(row.split(",")[3] == "0" for row in rows) == empty
+    info = (tmp_path / "o" / "INFO.txt").read_text()
+    assert f"Declared vectors without data ({empty})" in info and "more (see csv/vectors.csv" in info
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert f"{empty} vectors declared without data" in html
+    assert f"and {empty - UNDRAWN_KEPT} more" in html
+
+
+def test_stems_stay_unique_when_names_differ_only_in_case(tmp_path):
+    vec = HEAD + "vector 1 N.Host v:vector ETV\nvector 2 N.host v:vector ETV\n1\t1\t1\t1\n2\t1\t1\t2\n\n"
+    parse(run_dir(tmp_path, x_vec=vec), tmp_path / "p")
+    stats(tmp_path / "p", tmp_path / "o", graphs="none")
+    files = sorted(p.name for p in (tmp_path / "o" / "csv" / "vectors").iterdir())
+    assert len({f.lower() for f in files}) == 2
+    listed = (tmp_path / "o" / "csv" / "vectors.csv").read_text()
+    assert all(f"vectors/{f}" in listed for f in files)
+
+
+def test_too_many_distinct_names_is_a_clear_error(tmp_path, monkeypatch):
+    from omnetpp_results import gather
+    monkeypatch.setattr(gather, "MAX_NAMES", 50)
+    sca = HEAD + "".join(f"scalar N.a s{i} {i}\n" for i in range(51)) + "\n"
+    parse(run_dir(tmp_path, x_sca=sca), tmp_path / "p")
+    with pytest.raises(ResultsError, match="more than 50 distinct scalar names"):
+        stats(tmp_path / "p", tmp_path / "o", graphs="none")
