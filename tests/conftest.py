@@ -26,8 +26,6 @@ import pytest  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 POOLS = {"storage_uploads": 4, "results_parsing": 2}
-#: the emulators of Dropbox and Seafile, the test CA and a local_cloud server, for every test file
-pytest_plugins = ["emulators.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from emulators.dropbox_api import Fault
-from emulators.fixtures import (
+from emulators.fixtures import (  # noqa: F401  (fixtures)
     DROPBOX_APP_SECRET,
     DROPBOX_LEGACY_TOKEN,
     DROPBOX_REFRESH_TOKEN,
+    _dropbox_server,
     dropbox_conn_json,
+    dropbox_emulator,
     settings_of,
+    test_ca,
     write_file,
 )
 

@@ -5,7 +5,7 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from emulators.fixtures import LOCAL_CLOUD_API_KEY, local_conn_json, settings_of, write_file
+from emulators.fixtures import LOCAL_CLOUD_API_KEY, local_cloud_url, local_conn_json, settings_of, write_file  # noqa: F401
 
 from storage_backends import BackendError, open_backend, remote_name
 

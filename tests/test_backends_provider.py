@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from emulators.fixtures import SEAFILE_TOKEN, seafile_conn_json
+from emulators.fixtures import (  # noqa: F401  (fixtures)
+    SEAFILE_TOKEN,
+    _seafile_server,
+    seafile_conn_json,
+    seafile_emulator,
+)
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 SEVEN_LABELS = {"Backend name", "Backend identifier", "Backend token", "Backend config", "Backend keep days",

@@ -10,7 +10,14 @@ import logging
 
 import pytest
 from emulators.dropbox_api import Fault
-from emulators.fixtures import dropbox_conn_json, settings_of, write_file
+from emulators.fixtures import (  # noqa: F401  (fixtures)
+    _dropbox_server,
+    dropbox_conn_json,
+    dropbox_emulator,
+    settings_of,
+    test_ca,
+    write_file,
+)
 
 from storage_backends import BackendError, RetryPolicy, open_backend, remote_name
 

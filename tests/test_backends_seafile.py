@@ -10,12 +10,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from emulators.fixtures import (
+from emulators.fixtures import (  # noqa: F401  (fixtures)
     SEAFILE_PASSWORD,
     SEAFILE_REPO,
     SEAFILE_TOKEN,
     SEAFILE_USER,
+    _seafile_server,
     seafile_conn_json,
+    seafile_emulator,
     settings_of,
     write_file,
 )

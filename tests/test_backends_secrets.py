@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 from cluster import AirflowCluster
-from emulators.fixtures import DROPBOX_APP_SECRET, DROPBOX_REFRESH_TOKEN, dropbox_conn_json, write_file
+from emulators.fixtures import (  # noqa: F401  (fixtures)
+    DROPBOX_APP_SECRET,
+    DROPBOX_REFRESH_TOKEN,
+    _dropbox_server,
+    dropbox_conn_json,
+    dropbox_emulator,
+    test_ca,
+    write_file,
+)
 
 pytestmark = pytest.mark.airflow
 WRONG_SECRET = "wrong-app-secret-0f9e5d"

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from emulators.fixtures import SEAFILE_REPO, SEAFILE_TOKEN, settings_of, write_file
+from emulators.fixtures import (  # noqa: F401  (fixtures)
+    SEAFILE_REPO,
+    SEAFILE_TOKEN,
+    _seafile_server,
+    seafile_emulator,
+    settings_of,
+    write_file,
+)
 from omnetpp_results import ResultsError, parse
 from simpost.conf import runconfig_name
 from storage_backends import open_backend

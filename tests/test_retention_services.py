@@ -12,7 +12,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from emulators.dropbox_api import Fault as DropboxFault
-from emulators.fixtures import dropbox_conn_json, seafile_conn_json, settings_of, write_file
+from emulators.fixtures import (  # noqa: F401  (fixtures)
+    _dropbox_server,
+    _seafile_server,
+    dropbox_conn_json,
+    dropbox_emulator,
+    seafile_conn_json,
+    seafile_emulator,
+    settings_of,
+    test_ca,
+    write_file,
+)
 from emulators.seafile_api import Fault as SeafileFault
 
 from simpost.retention import clean

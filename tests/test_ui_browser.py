@@ -17,12 +17,15 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
-from emulators.fixtures import (
+from emulators.fixtures import (  # noqa: F401  (fixtures)
     DROPBOX_APP_KEY,
     DROPBOX_APP_SECRET,
     DROPBOX_REFRESH_TOKEN,
     SEAFILE_REPO,
     SEAFILE_TOKEN,
+    _dropbox_server,
+    _seafile_server,
+    test_ca,
 )
 from local_cloud.testing import LocalCloudServer
 from omnetpp_results import verify_archive

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from emulators.fixtures import LOCAL_CLOUD_API_KEY
+from emulators.fixtures import LOCAL_CLOUD_API_KEY, local_cloud_url  # noqa: F401  (fixture)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
