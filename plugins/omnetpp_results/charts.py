@@ -190,16 +190,19 @@ class VectorChart:
         self.held = (group.attrs or {}).get("interpolationmode", "sample-hold") != "none"
         self.width = STEPS
         self.lines: list[Line] = []
-        self.rows = None
-        if self.n > MAX_LINES:
+        self.enveloped = self.n > MAX_LINES
+        self.rows = None  # modules x steps while the chart is fed (one chart's rows at a time)
+        if self.enveloped:
             self.width = max(50, min(STEPS, CELL_BUDGET // self.n))
-            self.rows = np.full((self.n, self.width), np.nan, dtype=np.float32)
         self.x = self.t0 + (self.t1 - self.t0) * (np.arange(self.width) + 0.5) / self.width
 
     def feeder(self, i: int, vec: dict):
         """(add(t, v), done()) for the i-th vector of this name."""
         steps = _Steps(self.t0, self.t1, self.width, self.held)
-        if self.rows is not None:
+        if self.enveloped:
+            if self.rows is None:
+                self.rows = np.full((self.n, self.width), np.nan, dtype=np.float32)
+
             def done():
                 self.rows[i] = steps.values()
             return steps.add, done
@@ -226,7 +229,7 @@ class VectorChart:
 
     def chart(self) -> Chart:
         n, enum = self.n, self.enum
-        if self.rows is None:
+        if not self.enveloped:
             note = f"module {self.lines[0].label}" if n == 1 else f"{n} modules, one curve each"
             if any(line.low is not None for line in self.lines):
                 note += f"; long vectors as the {self._per_step()}" + (
@@ -237,6 +240,7 @@ class VectorChart:
             rows = np.where(np.isfinite(self.rows), self.rows, np.nan)
             band = Band(self.x, np.nanmin(rows, 0), np.nanmedian(rows, 0), np.nanmax(rows, 0),
                         np.nanmean(rows, 0))
+        self.rows = None  # drawn: its memory goes before the next name's
         note = (f"{n} modules: band min to max across modules, line median, dashed mean; "
                 f"per module the {self._per_step()}")
         return Chart("vector", self.info, n, note, band=band, enum=enum)
