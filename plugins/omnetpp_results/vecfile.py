@@ -31,8 +31,9 @@ CHUNK = 16 << 20
 DENSE_IDS = 1 << 22
 #: declarations with larger ids per run (no OMNeT++ writes any)
 MAX_SPARSE = 10_000
-#: declarations per run, and what an index may list before it is not used (memory bounds)
-MAX_DECLS = 2_000_000
+#: declarations per run, and what an index may list before it is not used (memory bounds: parse
+#: peaks at 211 MB on 1 M declarations, 338 MB on 2 M, in benchmarks/bench_memory.py)
+MAX_DECLS = 1_000_000
 MAX_INDEX_VECTORS = 200_000
 MAX_INDEX_BLOCKS = 1_000_000
 #: lines read at a time when data lines must be read one by one, and text lines
