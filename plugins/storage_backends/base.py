@@ -36,6 +36,18 @@ class RemoteFile:
     modified_at: datetime
 
 
+@dataclasses.dataclass(frozen=True)
+class RemoteStat:
+    """What a service says of one copy today, for the catalog's verify: whether it is still
+    there, its size, and the service's own checksum where it keeps one (`checksum_kind` names
+    it: "sha256" for local_cloud and S3, "dropbox_content_hash", "seafile_file_id")."""
+
+    exists: bool
+    size: int | None = None
+    checksum: str | None = None
+    checksum_kind: str | None = None
+
+
 class BackendError(Exception):
     """A service refused or failed; the message never carries a secret."""
 
@@ -48,6 +60,10 @@ class Backend(Protocol):
     def delete(self, remote_id: str) -> None: ...
 
     def check(self) -> tuple[bool, str]: ...
+
+    def stat(self, remote_id: str) -> RemoteStat: ...
+
+    def download(self, remote_id: str, path: str) -> None: ...
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
