@@ -4,7 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test airflow bench clean
+# The suite runs its files in parallel (pytest-xdist, one file per worker at a time: a file's
+# fixtures, e.g. an Airflow deployment, are shared by its tests). Most of its time is spent waiting on
+# Airflow's schedulers and on servers, so more workers than cores pays. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 4
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
+.PHONY: install demo test test-quick airflow bench clean
 
 install: $(STAMP)
 
@@ -22,7 +28,11 @@ demo: install
 test: install
 	deploy/ensure-docker-compose.sh
 	deploy/ensure-chromium.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) --durations=15 $(PYTEST_ARGS)
+
+# The edit-run loop: no Airflow deployment, no browser.
+test-quick: install
+	$(PY) -m pytest $(XDIST) -m "not airflow" --durations=15 $(PYTEST_ARGS)
 
 airflow: install
 	$(PY) scripts/airflow_up.py

@@ -11,7 +11,7 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from simpost.conf import DEFAULTS
 from simpost.limits import task_timeout
-from simpost_airflow.run import (ShareLink, announce_failure, final, note_share_link, on_failure, params_of,
+from simpost_airflow.run import (ShareLink, announce_failure, cancel_reason, final, note_share_link, on_failure, params_of,
                                  run_info, send, stage, stage_figures, work_dir)
 
 log = logging.getLogger(__name__)
@@ -221,8 +221,7 @@ def simulation_postprocess():
         states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
         stage = cancelled_at(states.get(context["run_id"], {}))
         if stage is not None:
-            final = announce_failure(context, stage, "cancelled: the run was marked failed "
-                                                      "(simpost cancel, the REST API or the UI)")
+            final = announce_failure(context, stage, cancel_reason(context))
             raise AirflowFailException(final["reason"])
 
     collected = collect()

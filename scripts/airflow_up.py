@@ -1,20 +1,20 @@
 """make airflow: the full local Airflow (standalone) with this project's DAGs, pools and local backend.
 
-Ctrl-C stops everything: standalone's children only stop on SIGINT to its whole process group.
-Addresses and their overrides: see localenv.py (loopback, UI on 8080, local_cloud on 8976).
+Ctrl-C, SIGTERM and SIGHUP stop everything it started, and a start after a SIGKILL stops what the
+killed one left (owned.py). Addresses and their overrides: see localenv.py (loopback, UI on 8080,
+local_cloud on 8976).
 """
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
 
 import requests
 from local_cloud.testing import LocalCloudServer
-from localenv import (ADMIN, API_URL, BIN, CLOUD_HOST, CLOUD_PORT, CLOUD_URL, DEMO, HOME, admin_password, api_key,
-                      prepare, standalone_env)
+from localenv import (ADMIN, API_PORT, API_URL, BIN, CLOUD_HOST, CLOUD_PORT, CLOUD_URL, DEMO, HOME, admin_password,
+                      api_key, prepare, standalone_env)
+from owned import Owned, Stopped, follow_parent, refuse_held_ports, stop_on_signals
 
 POLL_S = 1.0  # polling interval while the api-server boots, not synchronisation
 
@@ -46,27 +46,24 @@ def start_local_cloud(key: str) -> LocalCloudServer:
     return cloud
 
 
-def stop_group(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def main() -> None:
-    HOME.mkdir(exist_ok=True)
+    stop_on_signals()
+    follow_parent()  # make killed: we go too
+    HOME.mkdir(parents=True, exist_ok=True)
+    owned = Owned(HOME / "make-airflow.pids")
+    if left := owned.reclaim():
+        print(f"stopped what an earlier make airflow left running (pids {', '.join(map(str, left))})", flush=True)
+    refuse_held_ports({("Airflow UI", "SIMPOST_AIRFLOW_PORT"): API_PORT,
+                       ("local_cloud", "SIMPOST_LOCAL_CLOUD_PORT"): CLOUD_PORT})
     key, password = api_key(), admin_password()
-    cloud = start_local_cloud(key)
-    standalone = None
     try:
+        cloud = start_local_cloud(key)
+        owned.adopt(cloud.proc.pid)
         env = standalone_env(password)
         prepare(env, CLOUD_URL, key)
         log = open(HOME / "standalone.log", "ab")
-        standalone = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        standalone = owned.start([str(BIN / "airflow"), "standalone"], group=True, env=env, stdout=log,
+                                 stderr=subprocess.STDOUT)
         print(f"Airflow UI:   {API_URL}   (starting; logs: {HOME / 'standalone.log'})")
         print(f"Login:        {ADMIN} / {password}")
         print(f"local_cloud:  {CLOUD_URL} (connection 'local_cloud')")
@@ -74,12 +71,11 @@ def main() -> None:
         waited = wait_for_api(standalone)
         print(f"Airflow is up after {waited:.0f}s. Ctrl-C stops Airflow and local_cloud.", flush=True)
         standalone.wait()
-    except KeyboardInterrupt:
-        print("\nstopping ...", flush=True)
+    except KeyboardInterrupt as stop:
+        print(f"\nstopping ({stop if isinstance(stop, Stopped) else 'Ctrl-C'}) ...", flush=True)
     finally:
-        if standalone is not None:
-            stop_group(standalone)
-        cloud.stop()
+        owned.release()
+        print("stopped: Airflow and local_cloud", flush=True)
 
 
 if __name__ == "__main__":

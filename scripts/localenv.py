@@ -5,6 +5,7 @@ Addresses (override by environment; both listen on loopback unless told otherwis
   SIMPOST_LOCAL_CLOUD_HOST / SIMPOST_LOCAL_CLOUD_PORT  local_cloud (127.0.0.1:8976, stable so links survive restarts)
   SIMPOST_LOCAL_CLOUD_URL                              the address written into the connection and its links
                                                        (default http://<host>:<port>; set it when binding 0.0.0.0)
+  SIMPOST_LOCAL_DIR                                    where .airflow/ and .demo/ live (default: the checkout)
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from pathlib import Path
 from storage_backends.provider import CONFIG_FIELD, CONN_TYPE
 
 REPO = Path(__file__).resolve().parents[1]
-HOME = REPO / ".airflow"
-DEMO = REPO / ".demo"
+LOCAL = Path(os.environ.get("SIMPOST_LOCAL_DIR") or REPO)
+HOME = LOCAL / ".airflow"
+DEMO = LOCAL / ".demo"
 BIN = Path(sys.executable).parent
 POOLS = {"storage_uploads": (4, "Concurrent uploads to storage backends"),
          "results_parsing": (2, "Concurrent parse/stats tasks (CPU and memory bound)")}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -211,6 +212,21 @@ class AirflowUI:
         link = self.page.get_by_text("Share link:", exact=True).locator("xpath=..").get_by_role("link")
         expect(link).to_be_visible()
         return link
+
+    def run_note_line(self, lead: str, timeout_s: float = 60) -> str:
+        """On a run's page: the note's line whose bold lead is `lead`, as shown. The note may be
+        written just after the run's state changed (a failure callback), so the page is reloaded
+        until it shows, within the timeout."""
+        line = self.page.get_by_text(lead, exact=True).locator("xpath=..")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                expect(line).to_be_visible(timeout=5000)
+                return line.inner_text()
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                self.page.reload()
 
     def task_share_link(self) -> Locator:
         """On a task's page: Details tab > Extra Links > Share link."""

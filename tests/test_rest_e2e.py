@@ -391,6 +391,8 @@ def test_run_timeout_fails_the_run_with_one_failure_mail_and_callback(world):
     assert states["cleanup"] == "success" and stage in ("collect", "parse")
     [final] = callbacks_for("rest-timeout")
     assert final["stage"] == stage and "run timeout" in final["reason"] and "run_timeout of 15 s" in final["reason"]
+    note = cluster.api("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}").json()["note"]
+    assert note.startswith(f"**Failed at stage {stage}:**") and "run\\_timeout of 15 s" in note, note
     [mail] = mailbox.to("rest-timeout@lab.test")
     assert "failed" in mail["Subject"] and "run timeout" in body_of(mail)
     assert uploads_of(cloud_client, "rest-timeout") == []
@@ -426,6 +428,8 @@ def test_cancel_stops_the_run_and_user_and_simulator_hear_of_it_once(world, monk
     final = heard[-1]
     assert final["state"] == "failed" and final["stage"] == "collect" and final["reason"].startswith("cancelled")
     assert final == xcom_result(client, run_id)
+    note = cluster.api("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}").json()["note"]
+    assert note.splitlines()[0].startswith(f"**Failed at stage collect:** cancelled by {cluster.username}:"), note
     [mail] = mailbox.to("rest-cancel@lab.test")
     assert "failed" in mail["Subject"] and "cancelled" in body_of(mail)
     assert uploads_of(cloud_client, "rest-cancel") == []

@@ -277,6 +277,10 @@ def test_a_wrong_backend_fails_the_first_task_naming_connection_and_field(world,
         assert ui.wait_for_run(DAG, run_id) == "Failed"
         states = ui.task_states()
         assert states["check_backend"] == "Failed"
+        # the run's page says what failed and why, as the mail and the callback do
+        note = ui.run_note_line("Failed at stage check_backend:")
+        assert "'ui_locla'" in note and "no such connection" in note, note
+        ui.shot("failed-run-note")
         assert {states[t] for t in ("collect", "parse", "stats", "zip", "upload", "notify")} == {"Upstream Failed"}
         log = ui.task_log(DAG, run_id, "check_backend", "'ui_locla'")
         assert "the run's storage_backend: no such connection" in log

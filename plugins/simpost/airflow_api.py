@@ -5,6 +5,7 @@ run's note; the public REST API can. Duck-typed on the Connection, so no Airflow
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -59,3 +60,17 @@ class AirflowApi:
             return False
         self._call("PATCH", path, params={"update_mask": "note"}, json={"note": note})
         return True
+
+    def marked_failed_by(self, dag_id: str, run_id: str) -> str | None:
+        """Who marked the run failed (the UI, `simpost cancel` or the REST API), from Airflow's audit
+        log; None when it does not say."""
+        body = self._call("GET", "/api/v2/eventLogs", params={
+            "dag_id": dag_id, "run_id": run_id, "event": "patch_dag_run", "order_by": "-when", "limit": 50}).json()
+        for entry in body.get("event_logs", []):
+            try:
+                extra = json.loads(entry.get("extra") or "{}")
+            except ValueError:
+                continue
+            if isinstance(extra, dict) and extra.get("state") == "failed":
+                return entry.get("owner_display_name") or entry.get("owner")
+        return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from contextlib import contextmanager
 
@@ -32,21 +33,49 @@ class ShareLink(BaseOperatorLink):
 
 def note_share_link(context, link: str, problems: list[str]) -> None:
     """The link as the run's note, the first thing on the run's page (Airflow 3.3 shows a task's links
-    only under its Details tab), with the input problems of a run that ended with warnings. Needs the
-    airflow_api connection; never fails the upload."""
+    only under its Details tab), with the input problems of a run that ended with warnings."""
+    line = f"**Share link:** [{link}]({link})"
+    if problems:  # Airflow has no warning state for a run: its page says it here
+        line += f" · **Warning: {len(problems)} input problem(s)**, the rest was exported: {_markdown_text(problems[0])}"
+    _note(context, line)
+
+
+def note_failure(context, stage: str, reason: str) -> None:
+    """A failed run's page says which stage failed and why, in the words the mail and callback use,
+    so nobody has to find the red task and read its log."""
+    _note(context, f"**Failed at stage {stage}:** {_markdown_text(reason)}")
+
+
+def cancel_reason(context) -> str:
+    """The reason a cancelled run gives, with who cancelled it when Airflow's audit log says."""
+    who = _api_call(lambda api: api.marked_failed_by(context["dag_run"].dag_id, context["run_id"]))
+    by = f" by {who}" if who else ""
+    return f"cancelled{by}: the run was marked failed (simpost cancel, the REST API or the UI)"
+
+
+def _markdown_text(text: str) -> str:
+    """Text from an error shown literally in the note, which the UI renders as Markdown."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+|!~-])", r"\\\1", text)
+
+
+def _note(context, line: str) -> None:
+    """Put `line` first in the run's note; never fails the task."""
+    _api_call(lambda api: api.add_run_note(context["dag_run"].dag_id, context["run_id"], line))
+
+
+def _api_call(call):
+    """One call to this Airflow's REST API through the airflow_api connection, or None: the note and
+    the canceller's name are conveniences, and the task's own outcome stands without them."""
     from simpost.airflow_api import AirflowApi
     from simpost.notify import one_line
 
-    line = f"**Share link:** [{link}]({link})"
-    if problems:  # Airflow has no warning state for a run: its page says it here
-        line += f" · **Warning: {len(problems)} input problem(s)**, the rest was exported: {problems[0]}"
     try:
-        api = AirflowApi.from_connection(BaseHook.get_connection("airflow_api"), timeout=10)
-        api.add_run_note(context["dag_run"].dag_id, context["run_id"], line)
+        return call(AirflowApi.from_connection(BaseHook.get_connection("airflow_api"), timeout=10))
     except AirflowNotFoundException:
-        log.info("upload: no airflow_api connection, so the run's note does not show the share link")
-    except Exception as err:  # the archive is uploaded; the note is a convenience
-        log.warning("upload: could not put the share link in the run's note: %s", one_line(err))
+        log.info("no airflow_api connection: the run's page shows no note")
+    except Exception as err:
+        log.warning("the run's note: %s", one_line(err))
+    return None
 
 
 @contextmanager
@@ -170,6 +199,7 @@ def announce_failure(context, stage: str, reason: str) -> dict:
 
     final = run_info(context).failed(stage, reason, stage_seconds(stage_figures(context["ti"]))).as_dict()
     context["ti"].xcom_push(key=RESULT_KEY, value=final)
+    note_failure(context, stage, final["reason"])
     try:
         send(params_of(context), final)
     except Exception as err:  # the run has already failed; do not mask that with a notify error
