@@ -50,7 +50,7 @@ class Launch:
             self.lines.put(line.rstrip("\n"))
         self.lines.put(None)
 
-    def wait_for(self, text: str, timeout: float = 300) -> str:
+    def wait_for(self, text: str, timeout: float = 480) -> str:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             try:
