@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import secrets
 import threading
@@ -30,7 +31,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 from .redact import safe_path
 
 BLOCK = 1 << 20
-RETRY_BUDGET = 120.0  # seconds without progress before a call gives up
+# seconds without progress before a call gives up; LOCAL_CLOUD_RETRY_BUDGET sets it for every client
+# of a process (an operator who would rather fail fast; the tests, which stop servers on purpose)
+RETRY_BUDGET = float(os.environ.get("LOCAL_CLOUD_RETRY_BUDGET", "120"))
 CONNECT_TIMEOUT = 10.0
 FIRST_WAIT, MAX_WAIT = 0.5, 10.0  # back-off between attempts: 0.5, 1, 2, 4, 8, 10, 10 ... s (+ jitter)
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}

@@ -1,9 +1,7 @@
-"""Airflow components as real processes (tests/cluster.py).
-
-- test_harness_local_executor: the harness itself, on SQLite + LocalExecutor with a trivial DAG.
-- test_celery_postgres_redis_topology: the distributed topology (PostgreSQL metadata DB, Redis
-  broker, api-server, scheduler, dag-processor, two Celery workers) on a trivial DAG.
-- test_distributed_celery_topology: that topology running simulation_postprocess (see below).
+"""The distributed deployment of docker-compose.yaml as real processes (tests/cluster.py): PostgreSQL
+metadata DB, Redis broker, api-server, scheduler, dag-processor and two Celery workers running
+simulation_postprocess. The harness itself is tested in test_cluster_harness.py, so that the two
+files run side by side on parallel workers.
 """
 from __future__ import annotations
 
@@ -11,84 +9,13 @@ import json
 import os
 import secrets
 import signal
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from cluster import (AirflowCluster, ClusterError, Worker, postgres_database, postgres_database_exists,
-                     redis_database)
+from cluster import AirflowCluster, ClusterError, Worker, postgres_database, postgres_database_exists, redis_database
 from helpers import ARCHIVE_LAYOUT, verified_archive
-
-TRIVIAL_DAG = textwrap.dedent(
-    '''
-    from airflow.sdk import dag, task
-
-
-    @dag(dag_id="harness_smoke", schedule=None, is_paused_upon_creation=False, tags=["test"])
-    def harness_smoke():
-        @task
-        def first(**context):
-            return context["params"].get("n", 0) + 1
-
-        @task
-        def second(value):
-            import os
-            return {"value": value, "hostname": os.environ.get("SIMPOST_TEST_HOSTNAME")}
-
-        second(first())
-
-
-    harness_smoke()
-    '''
-)
-
-
-@pytest.fixture
-def trivial_dags(tmp_path) -> Path:
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    (folder / "harness_smoke.py").write_text(TRIVIAL_DAG)
-    return folder
-
-
-@pytest.mark.airflow
-@pytest.mark.timeout(300)
-def test_harness_local_executor(tmp_path, trivial_dags):
-    with AirflowCluster(tmp_path / "home", dags_folder=trivial_dags) as cluster:
-        cluster.wait_dag("harness_smoke")
-        run_id = cluster.trigger("harness_smoke", {"n": 41})
-        assert cluster.wait("harness_smoke", run_id, timeout=120) == "success"
-        tis = {ti["task_id"]: ti for ti in cluster.task_instances("harness_smoke", run_id)}
-        assert set(tis) == {"first", "second"}
-        assert all(ti["state"] == "success" for ti in tis.values())
-        assert all(ti["hostname"] for ti in tis.values())
-        assert cluster.peak_rss > 0
-    assert not cluster.leftover_processes()
-
-
-@pytest.mark.distributed
-@pytest.mark.timeout(400)
-def test_celery_topology_trivial_dag(tmp_path, trivial_dags):
-    with postgres_database() as db_url, redis_database(7) as broker:
-        with AirflowCluster(
-            tmp_path / "home",
-            dags_folder=trivial_dags,
-            executor="CeleryExecutor",
-            sql_alchemy_conn=db_url,
-            broker_url=broker,
-            workers=[Worker("worker-a"), Worker("worker-b")],
-        ) as cluster:
-            cluster.wait_dag("harness_smoke")
-            runs = [cluster.trigger("harness_smoke", {"n": i}) for i in range(4)]
-            states = cluster.wait_all("harness_smoke", runs, timeout=240)
-            assert set(states.values()) == {"success"}, states
-            hosts = {ti["hostname"] for r in runs for ti in cluster.task_instances("harness_smoke", r)}
-            assert hosts <= {"worker-a", "worker-b"}, hosts
-        assert not cluster.leftover_processes()
-    assert not postgres_database_exists(db_url)
-
 
 # ------------------------------------------------------------------------------------------------
 # The distributed deployment of docker-compose.yaml, as real processes on this machine.

@@ -123,6 +123,7 @@ def world(tmp_path_factory, shared_results):
                                                 "schema": "http", "login": "admin", "password": password}),
         "SIMPOST_WORK_DIR": str(tmp / "work"),
         "SIMPOST_RETRY_DELAY": "2",
+        "LOCAL_CLOUD_RETRY_BUDGET": "15",  # an upload to a stopped local_cloud fails after 15 s, not 120
         "AIRFLOW_CONN_LOCAL_E2E": local_backend_conn(cloud.url, key),
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
             "conn_type": "smtp", "host": "127.0.0.1", "port": smtp.port,

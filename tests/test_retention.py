@@ -120,6 +120,7 @@ def test_dag_cleans_every_backend_and_fails_only_for_the_one_that_is_down(airflo
         "AIRFLOW_CONN_KEEP_FOREVER": local_backend_conn(url, key, keep_days=0),
         "AIRFLOW_CONN_DOWN": local_backend_conn("127.0.0.1:9", key, keep_days=1),
         "AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(["keep7", "keep_forever", "down"]),
+        "LOCAL_CLOUD_RETRY_BUDGET": "10",  # the down backend gives up after 10 s of retrying, not 120
     }
     future = (datetime.now(timezone.utc) + timedelta(days=8)).isoformat()
 
