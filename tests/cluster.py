@@ -24,13 +24,16 @@ Resident memory of the whole topology is sampled in the background (`peak_rss`, 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -45,6 +48,9 @@ VENV_BIN = Path(sys.executable).parent
 AIRFLOW_BIN = str(VENV_BIN / "airflow")
 TERMINAL_RUN_STATES = {"success", "failed"}
 CLUSTER_MARKER = "SIMPOST_TEST_CLUSTER_ID"
+# A folder shared by the parallel workers of one test session (set by conftest.py): the migrated
+# metadata DB every SQLite cluster starts from is made there once.
+TEMPLATE_DIR_ENV = "SIMPOST_TEST_TEMPLATE_DIR"
 
 # The task instance hostname is reported by the task runner through [core] hostname_callable.
 # Several workers on one machine would all report the same FQDN, so the harness points that
@@ -129,6 +135,32 @@ def redis_database(db: int = 7, host: str = "127.0.0.1", port: int = 6379) -> It
     finally:
         client.flushdb()
         client.close()
+
+
+def sqlite_template(pools: Mapping[str, int]) -> Path | None:
+    """The session's migrated SQLite metadata DB holding `pools`, made by the first worker that asks
+    (the others wait on its lock); None outside a test session."""
+    folder = os.environ.get(TEMPLATE_DIR_ENV)
+    if not folder:
+        return None
+    key = uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(sorted(pools.items()))).hex[:12]
+    template = Path(folder) / f"airflow-{key}.db"
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with open(Path(folder) / f"airflow-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            home = Path(tempfile.mkdtemp(prefix="template-", dir=folder))
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+            env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}"})
+            commands = [["db", "migrate"]] + [["pools", "set", n, str(v), f"{n} (test harness)"] for n, v in pools.items()]
+            for args in commands:
+                out = subprocess.run([AIRFLOW_BIN, *args], env=env, capture_output=True, text=True,
+                                     stdin=subprocess.DEVNULL, timeout=600)
+                if out.returncode:
+                    raise ClusterError(f"airflow {' '.join(args)} (template DB): {out.stdout[-2000:]}{out.stderr[-2000:]}")
+            (home / "airflow.db").rename(template)
+    return template
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,14 +366,25 @@ class AirflowCluster:
             )
         return res
 
-    def start(self, wait_for_dags: Sequence[str] = (), timeout: float = 240) -> None:
-        """Migrate the DB, write the password file, start the components, wait until usable."""
-        if any(c.alive() for c in self.components.values()):
-            raise ClusterError("cluster already started (the `with` form starts it)")
-        t0 = time.monotonic()
+    def prepare_db(self) -> None:
+        """Migrate the metadata DB and create the pools; a SQLite cluster copies the session's
+        migrated template instead (`airflow db migrate` and two CLI calls cost 30-60 s of CPU each
+        time, on a machine that runs several clusters at once)."""
+        default = f"sqlite:///{self.home / 'airflow.db'}"
+        template = sqlite_template(self.pools) if self.sql_alchemy_conn == default else None
+        if template:
+            shutil.copyfile(template, self.home / "airflow.db")
+            return
         self.airflow("db", "migrate")
         for name, slots in self.pools.items():
             self.airflow("pools", "set", name, str(slots), f"{name} (test harness)")
+
+    def start(self, wait_for_dags: Sequence[str] = (), timeout: float = 240) -> None:
+        """Prepare the DB, write the password file, start the components, wait until usable."""
+        if any(c.alive() for c in self.components.values()):
+            raise ClusterError("cluster already started (the `with` form starts it)")
+        t0 = time.monotonic()
+        self.prepare_db()
         # SimpleAuthManager keeps a password file that exists before it starts
         (self.home / "simple_auth_manager_passwords.json.generated").write_text(
             json.dumps({self.username: self.password}) + "\n"

@@ -18,8 +18,10 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["SIMPOST_RESULTS_ROOT"] = str(SHARED_RESULTS)
 os.environ["SIMPOST_WORK_DIR"] = str(_HOME / "work")
+# One folder for the whole session, whichever parallel worker asks (cluster.sqlite_template).
+_TEMPLATES = Path(tempfile.gettempdir()) / f"simpost-test-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"
+os.environ["SIMPOST_TEST_TEMPLATE_DIR"] = str(_TEMPLATES)
 
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 
 import pytest  # noqa: E402
@@ -38,18 +40,16 @@ def shared_results() -> Path:
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """The session's AIRFLOW_HOME with a migrated SQLite DB and the pools the DAG uses."""
-    def run(*args):
-        out = subprocess.run([AIRFLOW, *args], env=os.environ, capture_output=True, text=True)
-        assert out.returncode == 0, out.stdout + out.stderr
+    from cluster import sqlite_template
 
-    run("db", "migrate")
-    for name, slots in POOLS.items():
-        run("pools", "set", name, str(slots), f"simpost {name}")
+    shutil.copyfile(sqlite_template(POOLS), _HOME / "airflow.db")
     return _HOME
 
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_HOME, ignore_errors=True)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller, or a serial run: the session is over
+        shutil.rmtree(_TEMPLATES, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
