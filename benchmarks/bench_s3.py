@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "plugins"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "plugins"), str(REPO / "tests"), str(REPO / "benchmarks")]
 
+from bench_local_cloud import make_file, peak_rss_mb  # noqa: E402
 from local_cloud.settings import parse_size  # noqa: E402
 
 
@@ -29,22 +30,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def peak_rss_mb(pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def make_file(path: Path, size: int) -> None:
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(1 << 22, left)
-            f.write(os.urandom(n))
-            left -= n
 
 
 def child(url: str, path: str) -> None:
@@ -62,12 +47,12 @@ def child(url: str, path: str) -> None:
     t0 = time.perf_counter()
     digests(path, os.path.getsize(path))  # the checksum pass alone, for scale (the upload repeats it)
     hashing = time.perf_counter() - t0
-    before = peak_rss_mb()
+    before = peak_rss_mb("self")
     t0 = time.perf_counter()
     upload = backend.upload(path, remote_name("bench", "bench-s3", "ab" * 32), 7)
     seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "hashing": hashing, "size": upload.size, "rss_before_mb": before,
-                      "peak_rss_mb": peak_rss_mb()}))
+                      "peak_rss_mb": peak_rss_mb("self")}))
 
 
 def main() -> None:

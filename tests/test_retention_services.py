@@ -25,7 +25,7 @@ from emulators.fixtures import (  # noqa: F401  (fixtures)
     test_ca,
     write_file,
 )
-from emulators.s3 import moto_s3_server
+from emulators.s3 import s3_bucket, s3_server  # noqa: F401  (fixtures)
 from emulators.seafile_api import Fault as SeafileFault
 
 from simpost.retention import clean
@@ -161,21 +161,8 @@ def _service(request, kind: str) -> Service:
     if kind == "dropbox":
         return Dropbox(request.getfixturevalue("dropbox_emulator"))
     if kind == "s3":
-        return S3(request.getfixturevalue("moto_s3"))
+        return S3(request.getfixturevalue("s3_bucket"))
     return Seafile(request.getfixturevalue("seafile_emulator"))
-
-
-@pytest.fixture(scope="module")
-def _moto_server():
-    with moto_s3_server() as server:
-        yield server
-
-
-@pytest.fixture
-def moto_s3(_moto_server):
-    _moto_server.empty()
-    yield _moto_server
-    _moto_server.empty()
 
 
 @pytest.fixture(params=["dropbox", "seafile", "s3"])

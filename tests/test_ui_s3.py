@@ -10,7 +10,7 @@ import json
 import secrets
 
 import pytest
-from emulators.s3 import moto_s3_server
+from emulators.s3 import s3_server  # noqa: F401  (fixture)
 from playwright.sync_api import expect
 
 from browser import ACTION_TIMEOUT_MS, STANDARD_LABELS, AirflowUI, chromium
@@ -24,13 +24,7 @@ EXPECT_DEFAULT_MS = 5_000  # Playwright's own default for expect()
 
 
 @pytest.fixture(scope="module")
-def s3():
-    with moto_s3_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def ui(tmp_path_factory, s3):
+def ui(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui-s3")
     env = {"SIMPOST_RESULTS_ROOT": str(tmp), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
            "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": CONFIG_FIELD}
@@ -65,7 +59,8 @@ def add(ui: AirflowUI, conn_id: str, values: dict, shot: str | None = None) -> N
     ui.save(dialog)
 
 
-def test_s3_backend_through_the_form_and_its_test_button(ui, s3):
+def test_s3_backend_through_the_form_and_its_test_button(ui, s3_server):
+    s3 = s3_server
     dialog = ui.open_new_connection_form("s3_form")
     for section, labels in (("Standard Fields", STANDARD_LABELS),
                             ("Extra Fields", [la for la in LABELS.values() if la not in STANDARD_LABELS])):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import boto3
+import pytest
 import requests
 
 BUCKET = "simpost-lab"
@@ -101,3 +102,18 @@ def moto_s3_server() -> Iterator[MotoS3]:
     finally:
         requests.post(f"{url}/moto-api/reset", timeout=10)
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[MotoS3]:
+    """One server per test module (import this and `s3_bucket` into the module)."""
+    with moto_s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> Iterator[MotoS3]:
+    """The module's server with its bucket emptied before and after the test."""
+    s3_server.empty()
+    yield s3_server
+    s3_server.empty()
