@@ -192,9 +192,13 @@ def test_cold_tier_upload_restore_request_and_status(s3_bucket, tmp_path):
     status = s3b.restore_status(upload.remote_id)
     assert status.archived and not status.ongoing and status.expires_at is None and not status.readable
 
-    assert s3b.request_restore(upload.remote_id, days=2, tier="Bulk") is True
-    status = s3b.restore_status(upload.remote_id)
-    assert status.archived and not status.ongoing and status.readable  # moto restores at once
+    with s3_bucket.slow_restores(polls=6):
+        assert s3b.request_restore(upload.remote_id, days=2, tier="Bulk") is True
+        seen = [s3b.restore_status(upload.remote_id) for _ in range(8)]  # as a deferred task polls
+    running = [s for s in seen if s.ongoing]
+    assert running and all(s.archived and not s.readable and s.expires_at is None for s in running)
+    status = seen[-1]
+    assert status.archived and not status.ongoing and status.readable, seen
     assert timedelta(days=1) < status.expires_at - datetime.now(timezone.utc) <= timedelta(days=2)
     copy = tmp_path / "back.zip"
     s3b.download(upload.remote_id, str(copy))

@@ -59,17 +59,32 @@ class MotoS3:
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
-    def set_modified(self, key: str, when: datetime) -> None:
-        """S3 has no call that sets LastModified: set it in the server's own state, as the
-        other emulators' set_modified do."""
+    def _object(self, key: str):
         from moto.s3.models import s3_backends
 
         for backend in s3_backends[self._account()].values():
             bucket = backend.buckets.get(self.bucket)
             if bucket is not None and key in bucket.keys:
-                bucket.keys[key].last_modified = when.replace(tzinfo=None)
-                return
+                return bucket.keys[key]
         raise KeyError(key)
+
+    def set_modified(self, key: str, when: datetime) -> None:
+        """S3 has no call that sets LastModified: set it in the server's own state, as the
+        other emulators' set_modified do."""
+        self._object(key).last_modified = when.replace(tzinfo=None)
+
+    @contextmanager
+    def slow_restores(self, polls: int) -> Iterator[None]:
+        """moto finishes a restore at once; inside, a restore answers `x-amz-restore:
+        ongoing-request="true"` for `polls` HeadObjects before it is done, as S3 does for hours
+        (moto's state manager, through its HTTP API)."""
+        api = f"{self.url}/moto-api/state-manager"
+        requests.post(f"{api}/set-transition", timeout=10, json={
+            "model_name": "s3::keyrestore", "transition": {"progression": "manual", "times": polls}}).raise_for_status()
+        try:
+            yield
+        finally:
+            requests.post(f"{api}/unset-transition", json={"model_name": "s3::keyrestore"}, timeout=10)
 
     def _account(self) -> str:
         return boto3.client("sts", endpoint_url=self.url, region_name="us-east-1",
