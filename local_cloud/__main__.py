@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--folder", help="storage folder (required)")
     s.add_argument("--host", help="listen address, default 127.0.0.1")
     s.add_argument("--port", type=int, help="listen port, default 8600; 0 = any free port (see --port-file)")
+    s.add_argument("--api-host", help="the API's listen address (uploads, management; needs the key), default --host")
+    s.add_argument("--api-port", type=int, help="the API's listen port, default --port")
+    s.add_argument("--public-host", help="the public pages' own listen address (share links), default the API's host")
+    s.add_argument("--public-port", type=int, help="the public pages' own port; unset: served on the API's address too")
     s.add_argument("--api-key-file", help="file holding the API key; else LOCAL_CLOUD_API_KEY")
     s.add_argument("--max-size", help="largest upload, default 50G")
     s.add_argument("--min-free", help="disk kept free after an upload, default 64M")
@@ -137,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--public-url", help="base of the links handed out; default: as the request reached us")
     s.add_argument("--root-path", help="URL prefix when behind a reverse proxy")
     s.add_argument("--no-fsync", action="store_true", default=None, help="skip fsync before publishing a file (faster, less durable)")
-    s.add_argument("--port-file", help="write the bound port here once listening (for --port 0)")
+    s.add_argument("--port-file", help="write the bound port(s) here once listening (for --port 0): the API's, "
+                                       "then the public one's, one per line")
     s.add_argument("--log-level", help="default info")
     s.set_defaults(func=cmd_serve)
 

@@ -51,15 +51,21 @@ def serve(settings: ServerSettings, *, port_file: str | None = None) -> None:
     store = Store(settings)
     store.open()  # before listening: a folder we must not serve fails with a plain message
     cap = connection_cap(settings.max_connections)
-    sock = bind(settings.host, settings.port)
-    real_port = sock.getsockname()[1]
-    if port_file:
+    sockets = [bind(*settings.api_address)]
+    if settings.public_address is not None:
+        sockets.append(bind(*settings.public_address))
+    bound = [s.getsockname()[:2] for s in sockets]
+    if port_file:  # one line per face: the API's port, then the public one's
         tmp = f"{port_file}.tmp"
-        Path(tmp).write_text(str(real_port))
+        Path(tmp).write_text("".join(f"{port}\n" for _, port in bound))
         os.replace(tmp, port_file)
-    log.info("serving %s on http://%s:%d (at most %d connections)", settings.folder, settings.host, real_port, cap)
+    if len(bound) == 1:
+        log.info("serving %s on http://%s:%d (at most %d connections)", settings.folder, *bound[0], cap)
+    else:
+        log.info("serving %s: API on http://%s:%d, public pages only on http://%s:%d (at most %d connections)",
+                 settings.folder, *bound[0], *bound[1], cap)
     config = uvicorn.Config(
-        create_app(settings, store), log_level=settings.log_level, root_path=settings.root_path,
+        create_app(settings, store, bound), log_level=settings.log_level, root_path=settings.root_path,
         http=guarded_protocol(settings.header_timeout, settings.max_header_bytes, cap, settings.idle_timeout),
         limit_concurrency=cap + 1,  # the guard keeps at most `cap` open; one more is only told 503
         timeout_keep_alive=settings.keep_alive_timeout,
@@ -67,4 +73,4 @@ def serve(settings: ServerSettings, *, port_file: str | None = None) -> None:
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
         timeout_graceful_shutdown=5, server_header=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=sockets)

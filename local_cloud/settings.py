@@ -37,6 +37,12 @@ class ServerSettings(BaseSettings):
     api_key_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = Field(8600, ge=0, le=65535)
+    # Two faces: the API (with the key) on api_host:api_port (default host:port), the public pages
+    # on public_host:public_port; without a public address both are served on the one address.
+    api_host: str | None = None
+    api_port: int | None = Field(None, ge=0, le=65535)
+    public_host: str | None = None
+    public_port: int | None = Field(None, ge=0, le=65535)
     max_size: int = Field(50 << 30, description="largest upload in bytes")
     min_free: int = Field(64 << 20, description="disk kept free after an upload")
     purge_interval: float = Field(600.0, gt=0, description="seconds between expiry purges")
@@ -69,6 +75,28 @@ class ServerSettings(BaseSettings):
             raise ValueError(f"an API key of at least {MIN_KEY_CHARS} characters is required "
                              "(LOCAL_CLOUD_API_KEY or --api-key-file / LOCAL_CLOUD_API_KEY_FILE)")
         return self
+
+    @model_validator(mode="after")
+    def _faces(self) -> "ServerSettings":
+        if self.public_host is not None and self.public_port is None:
+            raise ValueError("public_host needs public_port (the public pages' own address)")
+        api, public = self.api_address, self.public_address
+        if public is not None and public == api and api[1] != 0:
+            raise ValueError("the public address must differ from the API address "
+                             "(leave public_host/public_port unset to serve both on one)")
+        return self
+
+    @property
+    def api_address(self) -> tuple[str, int]:
+        """Where the API listens: api_host/api_port, else host/port."""
+        return (self.api_host or self.host, self.port if self.api_port is None else self.api_port)
+
+    @property
+    def public_address(self) -> tuple[str, int] | None:
+        """Where the public pages listen on their own, or None: the API's address serves them too."""
+        if self.public_port is None:
+            return None
+        return (self.public_host or self.api_address[0], self.public_port)
 
     @property
     def session_ttl_seconds(self) -> float:

@@ -32,7 +32,8 @@ class LocalCloudServer:
 
     def __init__(self, folder, api_key: str, *, host: str = "127.0.0.1", port: int = 0,
                  startup_timeout: float = 30.0, log_path=None, no_fsync: bool = False,
-                 small_disk: str | None = None, max_open_files: int | None = None, **opts):
+                 small_disk: str | None = None, max_open_files: int | None = None,
+                 public_host: str | None = None, public_port: int | None = None, **opts):
         unknown = set(opts) - OPTS
         if unknown:
             raise TypeError(f"unknown server options: {sorted(unknown)}")
@@ -40,6 +41,9 @@ class LocalCloudServer:
         self.api_key = api_key
         self.host = host
         self.port = port
+        # Two faces when either is given: the public pages on their own port (0 = any free one).
+        self.public_host = public_host
+        self.public_port = public_port if public_port is not None or public_host is None else 0
         self.startup_timeout = startup_timeout
         self.opts = opts
         self.no_fsync = no_fsync
@@ -51,11 +55,21 @@ class LocalCloudServer:
 
     @property
     def url(self) -> str:
+        """The API's address (with one face, the public pages' too)."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def public_base(self) -> str:
+        """Where the share links point: the public face's address, or `url` with one face."""
+        if self.public_port is None:
+            return self.url
+        return f"http://{self.public_host or self.host}:{self.public_port}"
 
     def _command(self, port: int, port_file: str) -> list[str]:
         cmd = [sys.executable, "-m", "local_cloud", "serve", "--folder", str(self.folder),
                "--host", self.host, "--port", str(port), "--port-file", port_file]
+        if self.public_port is not None:
+            cmd += ["--public-host", self.public_host or self.host, "--public-port", str(self.public_port)]
         for k, v in self.opts.items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
         if self.no_fsync:
@@ -83,6 +97,8 @@ class LocalCloudServer:
         except RuntimeError:
             if not self.port:
                 raise
+            if self.public_port is not None:
+                self.public_port = 0
             return self._start(0)  # the old port was taken meanwhile
 
     def _start(self, port: int) -> str:
@@ -100,7 +116,10 @@ class LocalCloudServer:
                 self.proc = None
                 raise RuntimeError(f"local_cloud exited during start-up:\n{self.log_tail()}")
             if port_file.exists():
-                self.port = int(port_file.read_text())
+                ports = [int(p) for p in port_file.read_text().split()]
+                self.port = ports[0]
+                if len(ports) > 1:
+                    self.public_port = ports[1]
                 try:
                     if requests.get(self.url + "/health", timeout=2).status_code == 200:
                         return self.url

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -191,8 +192,25 @@ def test_local_cloud_connection_and_service(resolved):
     known = {f"LOCAL_CLOUD_{n.upper()}" for n in ServerSettings.model_fields}
     assert set(cloud_env) <= known, set(cloud_env) - known
     assert "local-cloud-data" in resolved["volumes"]
+    _local_cloud_publishes_only_its_public_face(services["local-cloud"], cloud_env, config["server"])
     assert _mounts(services["local-cloud"])[cloud_env["LOCAL_CLOUD_FOLDER"]] == "local-cloud-data" or \
         _mounts(services["local-cloud"])[cloud_env["LOCAL_CLOUD_FOLDER"]].endswith("local-cloud-data")
+
+
+def _local_cloud_publishes_only_its_public_face(service: dict, cloud_env: dict, server: str) -> None:
+    """Workers reach the API over the compose network; the host publishes the share pages only."""
+    from local_cloud.settings import ServerSettings
+
+    settings = ServerSettings(folder="/data/cloud", **{k.removeprefix("LOCAL_CLOUD_").lower(): v
+                                                       for k, v in cloud_env.items() if k != "LOCAL_CLOUD_FOLDER"})
+    api_port, public = settings.api_address[1], settings.public_address
+    assert public is not None and public[1] != api_port, "local-cloud must serve its public pages on their own port"
+    published = {int(p["target"]) for p in service.get("ports") or []}
+    assert published == {public[1]}, f"local-cloud publishes {published}, only the public port {public[1]} may be"
+    assert int(server.rsplit(":", 1)[1]) == api_port, "the workers' connection must name the API port"
+    link_port = urlsplit(cloud_env["LOCAL_CLOUD_PUBLIC_URL"]).port
+    host_ports = {int(p["published"]) for p in service["ports"]}
+    assert link_port in host_ports, "share links must carry the published public port"
 
 
 def test_dockerfile_builds_on_the_installed_airflow():

@@ -1,4 +1,5 @@
-"""storage_retention against the Dropbox and Seafile emulators: the services' own timestamps decide.
+"""storage_retention against the Dropbox and Seafile emulators and a real S3 protocol server (moto):
+the services' own timestamps decide.
 
 Archives go up through the real backends under pipeline names, are then aged on the emulator
 (Dropbox `server_modified`, Seafile `mtime`), and `clean` runs against what the service lists.
@@ -7,6 +8,7 @@ are seeded already 30 days old, so keeping them is not an accident of their age.
 """
 from __future__ import annotations
 
+import logging
 import socket
 from datetime import datetime, timedelta, timezone
 
@@ -23,6 +25,7 @@ from emulators.fixtures import (  # noqa: F401  (fixtures)
     test_ca,
     write_file,
 )
+from emulators.s3 import s3_bucket, s3_server  # noqa: F401  (fixtures)
 from emulators.seafile_api import Fault as SeafileFault
 
 from simpost.retention import clean
@@ -52,6 +55,10 @@ class Service:
 
     def conn(self, keep_days: int = KEEP) -> dict:
         raise NotImplementedError
+
+    def path_of(self, remote_id: str) -> str:
+        """How `paths()` names an upload (the services' paths are remote ids already)."""
+        return remote_id
 
     def backend(self, conn: dict | None = None):
         settings = settings_of(f"{self.kind}_lab", conn or self.conn())
@@ -110,15 +117,65 @@ class Seafile(Service):
             self.emulator.inject(SeafileFault("file"))
 
 
+class S3(Service):
+    """Keys are paths without the leading slash; the prefix is FOLDER's "simpost/". DELETE requests
+    are counted from the server's own request log (werkzeug's, as moto serves them)."""
+
+    kind = "s3"
+
+    def __init__(self, emulator):
+        super().__init__(emulator)
+        self.requests: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: self.requests.append(record.getMessage())
+        logging.getLogger("werkzeug").addHandler(handler)
+        logging.getLogger("werkzeug").setLevel(logging.INFO)
+        self.handler = handler
+
+    def conn(self, keep_days: int = KEEP) -> dict:
+        return self.emulator.conn_json(keep_days=keep_days, prefix=FOLDER.strip("/") + "/")
+
+    def path_of(self, remote_id: str) -> str:
+        return "/" + remote_id
+
+    def paths(self) -> set[str]:
+        return {"/" + key for key in self.emulator.keys()}
+
+    def link(self, path: str) -> bool:
+        """A presigned link answers while its object exists: existence is the link's life."""
+        return path.lstrip("/") in self.emulator.keys()
+
+    def age(self, path: str, when: datetime) -> None:
+        self.emulator.set_modified(path.lstrip("/"), when)
+
+    def seed(self, path: str, data: bytes, when: datetime) -> None:
+        self.emulator.client().put_object(Bucket=self.emulator.bucket, Key=path.lstrip("/"), Body=data)
+        self.age(path, when)
+
+    def delete_calls(self) -> list:
+        return [r for r in self.requests if "DELETE /" in r]
+
+
 def _service(request, kind: str) -> Service:
     # getfixturevalue: the dropbox fixture must set DROPBOX_API_HOST before the SDK is imported
     if kind == "dropbox":
         return Dropbox(request.getfixturevalue("dropbox_emulator"))
+    if kind == "s3":
+        return S3(request.getfixturevalue("s3_bucket"))
     return Seafile(request.getfixturevalue("seafile_emulator"))
 
 
-@pytest.fixture(params=["dropbox", "seafile"])
+@pytest.fixture(params=["dropbox", "seafile", "s3"])
 def service(request) -> Service:
+    svc = _service(request, request.param)
+    yield svc
+    if isinstance(svc, S3):
+        logging.getLogger("werkzeug").removeHandler(svc.handler)
+
+
+@pytest.fixture(params=["dropbox", "seafile"])
+def faulty_service(request) -> Service:
+    """A service whose emulator can be told to fail (moto cannot)."""
     return _service(request, request.param)
 
 
@@ -164,7 +221,7 @@ def test_dry_run_lists_exactly_what_the_real_run_then_deletes(service, tmp_path)
     assert done["deleted"] == planned["deleted"] and done["errors"] == []
     assert done["deleted_bytes"] == planned["deleted_bytes"] and done["kept"] == 2
     gone = before - service.paths()
-    assert gone == {uploads[s].remote_id for s in EXPIRED}
+    assert gone == {service.path_of(uploads[s].remote_id) for s in EXPIRED}
     assert set(FOREIGN) <= service.paths()
     assert {_name(f) for f in backend.list_uploads()} == {_name(uploads[s]) for s in ("edge", "fresh")}
     # the service drops a deleted file's share link; the kept uploads keep theirs
@@ -200,7 +257,8 @@ def test_newer_than_keep_days_is_kept_even_when_old_ones_exist_in_other_places(s
     assert service.paths() == set(FOREIGN)
 
 
-def test_a_failed_delete_is_reported_and_the_other_deletes_go_on(service, tmp_path):
+def test_a_failed_delete_is_reported_and_the_other_deletes_go_on(faulty_service, tmp_path):
+    service = faulty_service
     now, uploads = _populate(service, tmp_path)
     backend, settings = service.backend()
     service.fail_deletes(ATTEMPTS)  # the first delete fails on every attempt

@@ -80,6 +80,20 @@ async def require_key(request: Request, settings: SettingsDep) -> None:
 Authenticated = [Depends(require_key)]
 
 
+WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # a socket bound to every address
+
+
+def public_base(request: Request) -> str:
+    """Where users fetch links: the public face's address when it has its own, else as requested."""
+    addr = request.app.state.public_addr  # the bound socket's (numeric host, port)
+    if addr is None:
+        return str(request.base_url)
+    named = request.app.state.settings.public_address[0]
+    host = named if named not in WILDCARD_HOSTS else request.url.hostname
+    host = f"[{host}]" if ":" in host else host
+    return f"{request.url.scheme}://{host}:{addr[1]}{request.scope.get('root_path', '')}"
+
+
 def link_for(request: Request, file_id: str) -> str:
-    base = request.app.state.settings.public_url or str(request.base_url)
+    base = request.app.state.settings.public_url or public_base(request)
     return f"{base.rstrip('/')}/f/{file_id}"

@@ -5,13 +5,13 @@ service module is imported only when a backend of that service is opened.
 """
 from __future__ import annotations
 
-from storage_backends.base import Backend, BackendError, RemoteFile, Upload
+from storage_backends.base import Backend, BackendError, RemoteFile, RemoteStat, Upload
 from storage_backends.naming import remote_name
 from storage_backends.retry import DEFAULT_RETRY, RetryPolicy
 from storage_backends.settings import BackendSettings, SettingsError, from_connection
 
 __all__ = [
-    "Backend", "BackendError", "BackendSettings", "RemoteFile", "RetryPolicy", "SettingsError",
+    "Backend", "BackendError", "BackendSettings", "RemoteFile", "RemoteStat", "RetryPolicy", "SettingsError",
     "Upload", "from_connection", "get_provider_info", "open_backend", "remote_name",
 ]
 
@@ -44,6 +44,12 @@ class GuardedBackend:
     def delete(self, remote_id: str) -> None:
         self.service.delete(remote_id)
 
+    def stat(self, remote_id: str) -> RemoteStat:
+        return self.service.stat(remote_id)
+
+    def download(self, remote_id: str, path: str) -> None:
+        self.service.download(remote_id, path)
+
     def check(self) -> tuple[bool, str]:
         ok, message = self.service.check()
         return ok, message if self.settings.active else f"{message} (inactive: uploads refused)"
@@ -55,6 +61,8 @@ def open_backend(settings: BackendSettings, retry: RetryPolicy = DEFAULT_RETRY) 
         from storage_backends.dropbox_backend import DropboxBackend as cls
     elif settings.service == "seafile":
         from storage_backends.seafile_backend import SeafileBackend as cls
+    elif settings.service == "s3":
+        from storage_backends.s3_backend import S3Backend as cls
     else:
         from storage_backends.local_backend import LocalBackend as cls
     return GuardedBackend(settings, cls(settings, retry=retry), retry)

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from storage_backends.base import BackendError
 
-Service = Literal["dropbox", "seafile", "local"]
-SERVICES: tuple[str, ...] = ("dropbox", "seafile", "local")
-IDENTIFIER = re.compile(r"^(dropbox|seafile|local)(?:[-_.][A-Za-z0-9][A-Za-z0-9._-]*)?$")
+Service = Literal["dropbox", "seafile", "local", "s3"]
+SERVICES: tuple[str, ...] = ("dropbox", "seafile", "local", "s3")
+IDENTIFIER = re.compile(r"^(dropbox|seafile|local|s3)(?:[-_.][A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 DEFAULT_FOLDER = "/simpost"
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
@@ -85,7 +85,29 @@ class LocalConfig:
     server_in_token: bool = dataclasses.field(default=False, compare=False)
 
 
-ServiceConfig = DropboxConfig | SeafileConfig | LocalConfig
+DEFAULT_S3_PREFIX = "simpost/"
+S3_STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                      "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE")
+S3_ADDRESSING_STYLES = ("auto", "virtual", "path")
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Config:
+    """A bucket on S3 or an S3-compatible store (MinIO, Ceph); the secret access key is the token."""
+
+    bucket: str
+    access_key_id: str
+    secret_access_key: str = dataclasses.field(repr=False)
+    endpoint_url: str | None = None  # None: AWS
+    region: str | None = None
+    prefix: str = DEFAULT_S3_PREFIX
+    storage_class: str | None = None
+    archive_storage_class: str | None = None
+    addressing_style: str | None = None
+    public_base_url: str | None = None
+
+
+ServiceConfig = DropboxConfig | SeafileConfig | LocalConfig | S3Config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +134,8 @@ class BackendSettings:
             values = [cfg.token]
         elif isinstance(cfg, LocalConfig):
             values = [cfg.api_key]
+        elif isinstance(cfg, S3Config):
+            values = [cfg.secret_access_key]
         return tuple(v for v in values if v)
 
     def describe(self) -> str:
@@ -384,7 +408,46 @@ def _local(conn_id: str, token: str | None, raw: dict) -> LocalConfig:
     return LocalConfig(server=url, api_key=api_key, server_in_token=True)
 
 
-_BUILDERS = {"dropbox": _dropbox, "seafile": _seafile, "local": _local}
+_S3_KEYS = {"endpoint_url", "bucket", "region", "access_key_id", "prefix", "storage_class",
+            "archive_storage_class", "addressing_style", "public_base_url"}
+
+
+def _s3_choice(r: _ConfigReader, key: str, allowed: tuple[str, ...], upper: bool = True) -> str | None:
+    value = r.text(key)
+    if value is None:
+        return None
+    value = value.upper() if upper else value.lower()
+    if value not in allowed:
+        raise SettingsError(r.conn_id, r.FIELD, f"s3 {key!r} must be one of {', '.join(allowed)}")
+    return value
+
+
+def _s3(conn_id: str, token: str | None, raw: dict) -> S3Config:
+    """Config {"bucket", "access_key_id", ...}; the secret access key is Backend token."""
+    r = _ConfigReader(conn_id, "s3", raw, _S3_KEYS)
+    bucket = r.text("bucket", required=True, hint=" (the bucket's name)")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        raise SettingsError(conn_id, r.FIELD, "s3 'bucket' must be a bucket name: 3-63 of a-z, 0-9, '.', '-'")
+    access_key_id = r.text("access_key_id", required=True, hint=" (the access key's id; its secret goes in Backend token)")
+    if not token:
+        raise SettingsError(conn_id, "storage_backend_token", "s3 needs the secret access key here")
+    prefix = r.text("prefix") or DEFAULT_S3_PREFIX
+    if prefix.startswith("/") or any(part in (".", "..") for part in prefix.split("/")):
+        raise SettingsError(conn_id, r.FIELD, "s3 'prefix' must be a relative key prefix like simpost/")
+    endpoint = r.text("endpoint_url")
+    public = r.text("public_base_url")
+    return S3Config(
+        bucket=bucket, access_key_id=access_key_id, secret_access_key=token,
+        endpoint_url=_http_url(conn_id, r.FIELD, endpoint, "s3 'endpoint_url'") if endpoint else None,
+        region=r.text("region"), prefix=prefix.rstrip("/") + "/",
+        storage_class=_s3_choice(r, "storage_class", S3_STORAGE_CLASSES),
+        archive_storage_class=_s3_choice(r, "archive_storage_class", S3_STORAGE_CLASSES),
+        addressing_style=_s3_choice(r, "addressing_style", S3_ADDRESSING_STYLES, upper=False),
+        public_base_url=_http_url(conn_id, r.FIELD, public, "s3 'public_base_url'") if public else None,
+    )
+
+
+_BUILDERS = {"dropbox": _dropbox, "seafile": _seafile, "local": _local, "s3": _s3}
 
 
 def from_connection(conn: Any) -> BackendSettings:
@@ -394,12 +457,12 @@ def from_connection(conn: Any) -> BackendSettings:
 
     identifier = _text(_field(extra, "storage_backend_id"))
     if not identifier:
-        raise SettingsError(conn_id, "storage_backend_id", "missing; use dropbox, seafile or local (optionally with a suffix like dropbox_oauth2)")
+        raise SettingsError(conn_id, "storage_backend_id", "missing; use dropbox, seafile, local or s3 (optionally with a suffix like dropbox_oauth2)")
     match = IDENTIFIER.match(identifier)
     if not match:
         raise SettingsError(
             conn_id, "storage_backend_id",
-            f"unknown identifier {identifier!r}; use dropbox, seafile or local, optionally followed by -, _ or . and a suffix",
+            f"unknown identifier {identifier!r}; use dropbox, seafile, local or s3, optionally followed by -, _ or . and a suffix",
         )
     service = match.group(1)
     token = _text(getattr(conn, "password", None)) or None

@@ -10,15 +10,16 @@ from ... import __version__
 from ...reconcile import quarantine_totals
 from ..deps import Authenticated, SettingsDep, StoreDep
 
-router = APIRouter()
+public_router = APIRouter()
+router = APIRouter(dependencies=Authenticated)
 
 
-@router.get("/health")
+@public_router.get("/health")
 async def health():
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/api/status", dependencies=Authenticated)
+@router.get("/api/status")
 async def status(store: StoreDep, settings: SettingsDep):
     rows = store.live_files()
     return {"files": len(rows), "bytes": sum(r.size for r in rows),
