@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiosmtpd.controller import Controller
-from simpost.notify import ADVICE, DEFAULT_ADVICE, KEY_SCALARS, content, html_part, one_line, text_part
+from simpost.mailbody import html_part, text_part
+from simpost.notify import ADVICE, DEFAULT_ADVICE, KEY_SCALARS, content, one_line
 from simpost.result import Delivery, RunInfo
 from simpost_airflow.run import _mail, run_page
 

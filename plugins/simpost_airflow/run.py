@@ -174,7 +174,8 @@ def _mail(to: str, final: dict, page: str | None) -> None:
     message is built here and sent on the client the hook opened and logged in (TLS, auth as the
     connection says). One attempt: the notify task's retries are the outer layer."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
-    from simpost.notify import content, message
+    from simpost.mailbody import message
+    from simpost.notify import content
 
     with SmtpHook(smtp_conn_id="smtp_default") as smtp:
         sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
