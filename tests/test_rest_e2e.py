@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 import pytest
@@ -191,6 +192,9 @@ def test_triggered_run_uploads_mails_and_calls_back(world):
     mails = mailbox.to("rest-ok@lab.test")
     assert len(mails) == 1 and "results ready" in mails[0]["Subject"] and "REST run" in mails[0]["Subject"]
     assert uploaded["link"] in body_of(mails[0])
+    [plain] = [p.get_content() for p in mails[0].walk() if p.get_content_type() == "text/plain"]
+    assert uploaded["link"] in plain and "Simulated time" in plain  # a plain part, for every mail reader
+    assert f"{cluster.base_url}/dags/{DAG}/runs/{quote(run_id, safe='')}" in plain  # [api] base_url is set
     [callback] = callbacks_for("rest-ok")  # callback_events "final" (the default): the final event only
     assert callback["state"] == "success" and callback["link"] == uploaded["link"]
     assert callback["sha256"] == uploaded["sha256"] and callback["size"] == uploaded["size"]
