@@ -45,49 +45,63 @@ tab: **Extra Links > Share link** (Airflow 3.3 shows task links only there); the
 logs and the `upload` XCom hold it too.
 """
 
+#: the trigger form's sections (Airflow's Param `section`); the three required fields stand first, unsectioned,
+#: under the form's own "Run Parameters"
+RESULTS, DELIVERY, SIMULATOR = "Results", "Delivery", "Simulator"
+
 PARAMS = {
     "simulation_id": Param(
-        type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", title="Simulation id",
         description="The simulator's id of the run: letters, digits, '.', '_', '-' (at most 128).",
     ),
-    "title": Param(None, type=["null", "string"],
-                   description="Human title; slugified into the archive name (optional)."),
     "results_dir": Param(
-        type="string", minLength=1, maxLength=4096, pattern=r"^[^\x00-\x1f\x7f]+$",
+        type="string", minLength=1, maxLength=4096, pattern=r"^[^\x00-\x1f\x7f]+$", title="Results folder",
         description="Folder of the run's files, relative to the results root (or absolute inside it).",
     ),
-    "runconfig": Param(None, type=["null", "string"],
+    "storage_backend": Param(type="string", minLength=1, title="Storage backend(s)",
+                             description="Id of the storage_backend connection to upload to."),
+    "title": Param(None, type=["null", "string"], title="Title", section=RESULTS,
+                   description="Human title; slugified into the archive name (optional)."),
+    "runconfig": Param(None, type=["null", "string"], title="OMNeT++ config", section=RESULTS,
                        description='OMNeT++ config to keep when the folder holds several; "Config X" '
                                    "(as OPS stores it) works too."),
-    "summarizing_precision": Param(DEFAULTS["summarizing_precision"], type=["null", "number"], exclusiveMinimum=0,
-                                   description="Seconds between resampled vector points."),
     "statistics": Param(
-        DEFAULTS["statistics"],
+        DEFAULTS["statistics"], title="Statistics", section=RESULTS,
         anyOf=[{"type": "string", "enum": ["all", "ops"]},
                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}],
         description='What to summarize and plot: "all", "ops" (the OPS list) or glob patterns on result names.',
     ),
-    "storage_backend": Param(type="string", minLength=1,
-                             description="Id of the storage_backend connection to upload to."),
+    "summarizing_precision": Param(DEFAULTS["summarizing_precision"], type=["null", "number"], exclusiveMinimum=0,
+                                   title="Resampling step (s)", section=RESULTS,
+                                   description="Seconds between resampled vector points."),
+    "graphs": Param(DEFAULTS["graphs"], type=["null", "string"], enum=[None, "statistic", "vector", "none"],
+                    title="Graphs", section=RESULTS,
+                    values_display={"statistic": "One per result name", "vector": "One per vector", "none": "None"},
+                    description="PNG graphs per result name, per vector, or none (the report is always written)."),
     "notification_email": Param(None, type=["null", "string"], pattern=r"^[^@\s]+@[^@\s]+$",
+                                title="E-mail to", section=DELIVERY,
                                 description="Who gets the link by e-mail (optional)."),
-    "callback_endpoint": Param(None, type=["null", "string"],
+    "callback_endpoint": Param(None, type=["null", "string"], title="Callback path", section=DELIVERY,
                                description="Path POSTed on the simulator_api connection (optional)."),
     "callback_events": Param(DEFAULTS["callback_events"], type=["null", "string"], enum=[None, "final", "all"],
+                             title="Callbacks", section=DELIVERY,
+                             values_display={"final": "Only at the end", "all": "At the start, per stage, at the end"},
                              description='"final": one callback at the end; "all": also at the start and '
                                          "when each stage ends (stage, percent, seconds so far)."),
-    "graphs": Param(DEFAULTS["graphs"], type=["null", "string"], enum=[None, "statistic", "vector", "none"],
-                    description="PNG graphs per result name, per vector, or none (the report is always written)."),
-    "resources": Param(
-        None, type=["null", "object"], additionalProperties=False,
-        properties={k: {"type": "number", "minimum": 0}
-                    for k in ("peak_sim_ram_bytes", "peak_disk_bytes", "sim_wall_seconds")},
-        description="What the simulator measured (optional numbers peak_sim_ram_bytes, peak_disk_bytes, "
-                    "sim_wall_seconds); reported with the run figures, in the callback and the mail.",
-    ),
     "run_timeout": Param(DEFAULTS["run_timeout"], type=["null", "number"], exclusiveMinimum=0,
+                         title="Run timeout (s)", section=DELIVERY,
                          description="Seconds the whole run may take (default 12 h, as OPS); "
                                      "past it the run fails with the failure mail and callback."),
+    # an object: Airflow 3.3's form draws every object Param as one JSON editor (no field per key), and
+    # the simulator sends it as one object, so it stays one (the REST contract is unchanged)
+    "resources": Param(
+        None, type=["null", "object"], additionalProperties=False, title="Simulator resources", section=SIMULATOR,
+        properties={k: {"type": "number", "minimum": 0}
+                    for k in ("peak_sim_ram_bytes", "peak_disk_bytes", "sim_wall_seconds")},
+        description='What the simulator measured, a JSON object, every key optional: {"peak_sim_ram_bytes": '
+                    '2000000000, "peak_disk_bytes": 5000000000, "sim_wall_seconds": 3600}; shown with the run '
+                    "figures in the report, the callback and the mail.",
+    ),
 }
 
 

@@ -22,6 +22,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = REPO / "tests" / "screenshots"
 ACTION_TIMEOUT_MS = 60_000  # one click or one page on a loaded 2-core machine
+expect.set_options(timeout=ACTION_TIMEOUT_MS)  # what a page shows after that click, too (5 s by default)
 CONNECTION_TYPE = "Storage backend (simpost)"
 STANDARD_LABELS = ("Backend description", "Backend token")  # the rest are Extra Fields
 

@@ -48,6 +48,21 @@ def test_postprocess_ui_metadata(dagbag):
     assert all(t.retries >= 1 for t in dag.tasks)  # a lost worker must not lose the run
 
 
+def test_the_trigger_form_speaks_in_words_required_fields_first(dagbag):
+    params = dagbag.dags["simulation_postprocess"].params
+    schemas = {name: params.get_param(name).schema for name in params}
+    titles = [s.get("title") for s in schemas.values()]
+    assert all(titles) and len(set(titles)) == len(titles)
+    assert all("_" not in t for t in titles)  # words, not field names
+    required = [name for name, s in schemas.items() if "null" not in s.get("type", ["null"])]
+    assert list(schemas)[:3] == required == ["simulation_id", "results_dir", "storage_backend"]
+    assert all("section" not in schemas[name] for name in required)  # the form's first section
+    assert {s.get("section") for name, s in schemas.items() if name not in required} == {
+        "Results", "Delivery", "Simulator"}
+    assert schemas["summarizing_precision"]["title"] == "Resampling step (s)"
+    assert schemas["run_timeout"]["title"] == "Run timeout (s)"
+
+
 def _validate(dag, conf):
     params = copy.deepcopy(dag.params)  # Param objects are shared with the DAG; never mutate them
     params.update(conf)

@@ -14,6 +14,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
+from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -209,16 +210,34 @@ def test_test_button_succeeds_for_live_backends_and_names_a_dead_one(world, adde
         ui.delete_connection(world.dead)  # retention would fail on it
 
 
+#: the trigger form's optional fields by section, as their titles read (the required three come first)
+FORM_SECTIONS = {"Results": ["Title", "OMNeT++ config", "Statistics", "Resampling step (s)", "Graphs"],
+                 "Delivery": ["E-mail to", "Callback path", "Callbacks", "Run timeout (s)"],
+                 "Simulator": ["Simulator resources"]}
+
+
 def test_trigger_form_needs_three_fields_and_the_run_gives_a_verified_archive(world, added, tmp_path):
     ui = world.ui
     dialog = ui.open_trigger_form(DAG)
-    assert ui.required_params(dialog) == {"simulation_id", "results_dir", "storage_backend"}
+    required = ["Simulation id", "Results folder", "Storage backend(s)"]
+    assert ui.required_params(dialog) == set(required)  # titles, not field names
+    shown = dialog.locator("[data-scope=field][data-part=root]:has([id^=element_]) label").evaluate_all(
+        "els => els.filter(e => e.checkVisibility()).map(e => e.innerText)")
+    assert [t.replace("*", "").strip() for t in shown] == required  # the optional ones wait in their sections
     ui.param(dialog, "simulation_id").fill("ui-form-run")
     ui.param(dialog, "results_dir").fill(RESULTS_DIR)
     ui.param(dialog, "storage_backend").fill("ui_local")
     trigger = dialog.get_by_role("button", name="Trigger", exact=True)
     expect(trigger).to_be_enabled()
     ui.shot("trigger-form")
+    for section, titles in FORM_SECTIONS.items():  # each opens on a click, its fields titled in words
+        ui.section(dialog, section)
+        for title in titles:
+            expect(ui.field(dialog, title)).to_be_visible()
+        if section == "Results":
+            ui.shot("trigger-form-results")
+    ui.section(dialog, "Run Parameters")
+    expect(ui.param(dialog, "simulation_id")).to_have_value("ui-form-run")  # kept while the sections were open
     run_id = ui.trigger(dialog)
     assert ui.wait_for_run(DAG, run_id) == "Success"
     assert set(ui.task_states().values()) == {"Success"}
@@ -270,8 +289,10 @@ def test_a_wrong_backend_fails_the_first_task_naming_connection_and_field(world,
                                                  "storage_backend": name})
                      for name in ("ui_switched_off", "ui_half_done")}
         dialog = ui.open_trigger_form(DAG)
-        for name, value in (("simulation_id", "ui-typo"), ("results_dir", RESULTS_DIR), ("storage_backend", "ui_locla"),
-                            ("notification_email", "typo@lab.test"), ("callback_endpoint", "/done/ui-typo")):
+        for name, value in (("simulation_id", "ui-typo"), ("results_dir", RESULTS_DIR), ("storage_backend", "ui_locla")):
+            ui.param(dialog, name).fill(value)
+        ui.section(dialog, "Delivery")  # the optional fields, one click away
+        for name, value in (("notification_email", "typo@lab.test"), ("callback_endpoint", "/done/ui-typo")):
             ui.param(dialog, name).fill(value)
         run_id = ui.trigger(dialog)
         assert ui.wait_for_run(DAG, run_id) == "Failed"
@@ -316,6 +337,11 @@ def test_share_link_reads_in_clear_in_log_mail_and_callback_while_secrets_stay_m
     assert_no_secret(world, log, "the notify log")
     [mail] = world.mailbox.to("notify@lab.test")
     assert link in body_of(mail)
+    # the deployment knows its URL ([api] base_url): the mail links the run's page, which opens it
+    page = f"{cluster.base_url}/dags/{DAG}/runs/{quote(run_id, safe='')}"
+    assert f'href="{page}"' in body_of(mail)
+    ui.page.goto(page)
+    expect(ui.page.get_by_role("heading", name=run_id, exact=True)).to_be_visible()
     [callback] = [body for path, body in Callbacks.received if path == "/done/ui-notify"]
     assert callback["link"] == link
     assert_no_secret(world, body_of(mail) + json.dumps(callback), "the mail or the callback")

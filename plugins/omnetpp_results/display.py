@@ -1,4 +1,4 @@
-"""Figures as a person reads them, the same in INFO.txt, report.html and report.pdf."""
+"""Figures as a person reads them, the same in INFO.txt, report.html, report.pdf and the user's mail."""
 from __future__ import annotations
 
 import math
@@ -31,8 +31,34 @@ def number(x) -> str:
     return f"{x:.6g}"
 
 
+def figure(x) -> str:
+    """A figure in running text: counts in full, other numbers to 6 significant digits, thousands
+    grouped (38,516; 3,723.45); nan/inf as OMNeT++ writes them, text (a JSON "nan") as it is."""
+    if x is None:
+        return NONE
+    if isinstance(x, str) or isinstance(x, bool):
+        return plain(x)
+    if isinstance(x, int) or (math.isfinite(x) and x == int(x) and abs(x) < 1e15):
+        return f"{int(x):,}"
+    return fmt(x) if not math.isfinite(x) else f"{x:,.6g}"
+
+
+def scaled(x) -> str:
+    """A rate to 3 significant digits with an SI prefix: 1.78 M, 12.3 k, 494, 0.5."""
+    if x is None:
+        return NONE
+    x = float(x)
+    if not math.isfinite(x):
+        return fmt(x)
+    x = float(f"{x:.3g}")  # rounded first, so 999,999 reads 1 M, not 1e+03 k
+    for factor, prefix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g}{prefix}"
+    return f"{x:.3g}"
+
+
 def seconds(x) -> str:
-    return NONE if x is None else f"{number(x)} s"
+    return NONE if x is None else f"{figure(x)} s"
 
 
 def mib(nbytes) -> str:
@@ -64,17 +90,23 @@ def run_facts(contents: Contents, run) -> list[tuple[str, str]]:
         ("Network", a.get("network", NONE)),
         ("Iteration variables", ", ".join(f"{k}={v}" for k, v in run.itervars.items()) or "none"),
         ("Started", a.get("datetime", NONE)),
-        ("Simulated time", seconds(f.sim_time) + (f" (limit {limit})" if limit else "")),
-        ("Events", number(f.events)),
-        ("Wall time (Cmdenv)", seconds(f.elapsed)),
-        ("Speed", f"{number(f.ev_per_sec)} ev/s, {number(f.simsec_per_sec)} simsec/s, "
-                  f"{number(f.ev_per_simsec)} ev/simsec"),
-        ("Messages created", number(f.messages_created)),
-        ("Messages present at the end", number(f.messages_present)),
-        ("End", f.end or NONE),
     ]
-    facts += resource_facts(f)
+    facts += cmdenv_facts(f, limit)
+    facts += [("End", f.end or NONE)] + resource_facts(f)
     return facts
+
+
+def cmdenv_facts(f: RunFigures, limit: str | None = None) -> list[tuple[str, str]]:
+    """What a run's Cmdenv log says, in words and units (the report's run card, the user's mail)."""
+    speeds = [(f.ev_per_sec, "events/s"), (f.simsec_per_sec, "simsec/s"), (f.ev_per_simsec, "events/simsec")]
+    return [
+        ("Simulated time", seconds(f.sim_time) + (f" (limit {limit})" if limit else "")),
+        ("Events", figure(f.events)),
+        ("Wall time (Cmdenv)", seconds(f.elapsed)),
+        ("Speed", ", ".join(f"{scaled(v)} {unit}" for v, unit in speeds if v is not None) or NONE),
+        ("Messages created", figure(f.messages_created)),
+        ("Messages present at the end", figure(f.messages_present)),
+    ]
 
 
 def resource_facts(f) -> list[tuple[str, str]]:
@@ -88,8 +120,11 @@ def resource_facts(f) -> list[tuple[str, str]]:
             ("Simulator wall time", seconds(f.sim_wall_seconds) + src("sim_wall_seconds"))]
 
 
+POST_TIME, POST_PEAK = "Post-processing time", "Post-processing peak memory"
+
+
 def postprocessing_facts(contents: Contents) -> list[tuple[str, str]]:
-    return [("Post-processing time", f"{contents.post_seconds:.2f} s (parse and stats, before the report)"),
-            ("Post-processing peak memory", f"{contents.peak_mb:.0f} MiB"),
+    return [(POST_TIME, f"{contents.post_seconds:.2f} s (parse and stats, before the report)"),
+            (POST_PEAK, f"{contents.peak_mb:.0f} MiB"),
             ("Statistics selected", contents.selection),
             ("Summarizing precision", f"{contents.precision:g} s")]

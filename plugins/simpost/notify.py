@@ -1,12 +1,28 @@
-"""What the user's e-mail says about a run's final event (simpost.result), success or failure.
+"""What the user's e-mail says about a run's final event (simpost.result): success, warning or failure.
 
-Everything shown comes from files a simulation wrote or from the trigger conf: all of it is escaped.
+The words and units are the report's (omnetpp_results.display); simpost.mailbody renders them as the
+mail's plain-text and HTML parts. Everything shown comes from files a simulation wrote or from the
+trigger conf: it is data, escaped by the renderers.
 """
 from __future__ import annotations
 
-import html
+import re
+from datetime import datetime, timezone
+
+from omnetpp_results import display
+from omnetpp_results.resources import KEYS as SIMULATOR_KEYS
+from omnetpp_results.resources import Resources
+from omnetpp_results.runfigures import RunFigures
+from omnetpp_results.simrun import FIGURES
+from storage_backends.naming import remote_name
+
+from simpost.mailbody import Code, Link, MailContent, Section
 
 KEY_SCALARS = 20  # rows of the mail's scalar table; the callback and the XCom carry all of them
+FAIL_NOW = "AirflowFailException"
+FOOTER = ("simpost post-processes OMNeT++ results. The archive's report.html shows every result as charts "
+          "and tables and opens offline in any browser.")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def one_line(error: BaseException | str, limit: int = 300) -> str:
@@ -17,59 +33,130 @@ def one_line(error: BaseException | str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# --- what each final event says ------------------------------------------------------------
+
 def _label(final: dict) -> str:
     """Title and id on one line: a title is free text and must not break the mail's Subject header."""
     title, simulation_id = " ".join((final.get("title") or "").split()), final["simulation_id"]
-    return f"{title} ({simulation_id})" if title else simulation_id
+    return display.plain(f"{title} ({simulation_id})" if title else simulation_id)
 
 
-def _shown(value, name: str = "") -> str:
-    if value is None:
-        return "not recorded"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        return str(value)
-    return f"{value:,} ({value / 2**20:,.1f} MiB)" if name.endswith("_bytes") and value >= 2**20 else f"{value:,}"
+def content(final: dict, run_page: str | None = None, now: datetime | None = None) -> MailContent:
+    """The mail about a run's final event; run_page is the run's page in Airflow, when known."""
+    if final["state"] == "failed":
+        return _failure(final, run_page)
+    return _delivery(final, run_page, now or datetime.now(timezone.utc))
 
 
-def _table(caption: str, rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
-    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    head = "<tr>" + "".join(f"<th align='left'>{html.escape(h)}</th>" for h in header) + "</tr>" if header else ""
-    return f"<h3>{html.escape(caption)}</h3><table cellpadding='3'>{head}{cells}</table>"
+def _delivery(final: dict, run_page: str | None, now: datetime) -> MailContent:
+    label, warned = _label(final), final["state"] == "warning"
+    subject = f"[simpost] {label}: results ready" + (", with warnings (damaged input left out)" if warned else "")
+    sections = []
+    if warned:
+        sections.append(Section("Damaged input, left out", items=tuple(final["problems"]), alert=True,
+                                note="Some input was damaged; these results leave the damaged parts out."))
+    sections.append(Section("Archive", rows=(
+        ("Name", Code(remote_name(final.get("title") or "", final["simulation_id"], final["sha256"]))),
+        ("Size", _size(final["size"])),
+        ("SHA-256", Code(final["sha256"])),
+        ("Expires", expiry(final.get("expires_at"), now)))))
+    if final.get("copies"):
+        sections.append(Section("Copies", header=("Backend", "State", "Link"), rows=tuple(
+            (Code(c["backend"]), c["state"], Link("open", c["link"]) if c.get("link") else display.NONE)
+            for c in final["copies"])))
+    sections += [s for s in (_scalars(final["scalar_stats"]),) if s]
+    logged = RunFigures(**{k: v for k, v in final["sim_runtime_stats"].items() if k in FIGURES})
+    sections += [Section("Simulation run", rows=tuple(display.cmdenv_facts(logged))),
+                 Section("Resources", rows=tuple(_resources(final["resources"]))),
+                 _stage_times(final["stage_seconds"]), _run(final, run_page)]
+    lead = (f"The results of simulation {label} are ready"
+            + (", with some damaged input left out (listed below)." if warned else "."))
+    return MailContent(subject, final["state"], "Results ready" + (", with warnings" if warned else ""), label,
+                       lead, Link("Download the results", final["link"]), tuple(sections), FOOTER)
 
 
-def _scalars(stats: dict) -> str:
+def _failure(final: dict, run_page: str | None) -> MailContent:
+    label = _label(final)
+    reason = final["reason"].removeprefix(f"{FAIL_NOW}: ")  # how a stage fails at once: no news to a person
+    sections = [Section("What happened", rows=(("Stage", final["stage"]), ("Reason", reason)), alert=True),
+                Section("What you can do", note=advice(final["reason"]))]
+    if final.get("stage_seconds"):
+        sections.append(_stage_times(final["stage_seconds"], "Stage times, up to the failure"))
+    sections.append(_run(final, run_page))
+    return MailContent(f"[simpost] {label}: post-processing failed", "failed", "Post-processing failed", label,
+                       f"Post-processing of simulation {label} failed at stage {final['stage']}.",
+                       Link("Open the run in Airflow", run_page) if run_page else None, tuple(sections), FOOTER)
+
+
+#: known failure kinds (matched on the one-line reason, first match wins) and what the person can do
+ADVICE = (
+    (re.compile(r"^cancelled"), "The run was cancelled (marked failed with simpost cancel, the REST API or "
+                                "the Airflow UI), so nothing was delivered. Trigger it again to get the results."),
+    (re.compile(r"run timeout"), "The run took longer than its Run timeout (s) allows. Trigger it again with a "
+                                 "larger run_timeout, or ask for less (statistics, graphs \"none\")."),
+    (re.compile(r"no such connection"), "No storage backend of that name exists: check the Storage backend(s) "
+                                        "field for a typo, or ask the admin which backends there are."),
+    (re.compile(r"wrong api_key|wrong or expired token|refused the credentials|HTTP 40[13]\b"),
+     "The backend's token was refused: ask the admin to renew the backend's token (its connection under "
+     "Admin > Connections), then trigger the run again."),
+    (re.compile(r"inactive|storage_backend_active"), "That storage backend is switched off: choose another "
+                                                     "one, or ask the admin to switch it on."),
+    (re.compile(r"results_dir|results folder|no OMNeT\+\+ result files|empty result file|results root"),
+     "Check the results folder: it must lie under the results root and hold the simulation's .vec and "
+     ".sca files (and its .vci, omnetpp.ini and Cmdenv log, if any)."),
+)
+DEFAULT_ADVICE = ("Try the run again; if it fails the same way, forward this mail to the admin: the stage's "
+                  "log in Airflow says more.")
+
+
+def advice(reason: str) -> str:
+    return next((text for pattern, text in ADVICE if pattern.search(reason)), DEFAULT_ADVICE)
+
+
+def expiry(expires_at: str | None, now: datetime) -> str:
+    """13 Dec 2026 (in 7 days): the date a share link stops working, and how far off it is."""
+    if not expires_at:
+        return "never (kept until deleted)"
+    when = datetime.fromisoformat(expires_at)
+    days = round((when - now).total_seconds() / 86400)
+    date = f"{when.day} {MONTHS[when.month - 1]} {when.year}"
+    if when <= now:
+        return f"{date} (expired)"
+    return f"{date} ({'today' if days == 0 else 'tomorrow' if days == 1 else f'in {days} days'})"
+
+
+def _size(nbytes: int) -> str:
+    return f"{display.mib(nbytes)} ({nbytes:,} bytes)" if nbytes >= display.MIB else f"{nbytes:,} bytes"
+
+
+def _scalars(stats: dict) -> Section | None:
     items = stats["items"][:KEY_SCALARS]
     if not items:
-        return ""
-    rows = [(i.get("title") or i["name"] + (f" {i['field']}" if i.get("field") else ""), i["module"] or "",
-             _shown(i["value"]), i.get("unit") or "") for i in items]
+        return None
+    rows = tuple((i.get("title") or i["name"] + (f" {i['field']}" if i.get("field") else ""),
+                  Code(i["module"]) if i.get("module") else display.NONE,
+                  "not recorded" if i["value"] is None else
+                  display.figure(i["value"]) + (f" {i['unit']}" if i.get("unit") else "")) for i in items)
     more = stats["count"] - len(items)
-    caption = f"Key results ({len(items)} of {stats['count']}; all of them in the archive)" if more else "Key results"
-    return _table(caption, rows, ("result", "module", "value", "unit"))
+    note = f"The first {len(items)} of {stats['count']:,}; all of them are in the archive's csv/ folder." if more else ""
+    return Section("Key results", rows=rows, header=("Result", "Module", "Value"), numeric=(2,), note=note)
 
 
-def mail(final: dict) -> tuple[str, str]:
-    """(subject, html body) for a run's final event."""
-    label = html.escape(_label(final))
-    if final["state"] == "failed":
-        subject = f"[simpost] {_label(final)}: post-processing failed"
-        body = (f"<p>Post-processing of simulation {label} failed at stage {html.escape(final['stage'])}.</p>"
-                + _table("Why", [("Stage", final["stage"]), ("Reason", final["reason"])]))
-        return subject, body
-    link = html.escape(final["link"])
-    subject = f"[simpost] {_label(final)}: results ready" + (
-        ", with warnings (damaged input left out)" if final["state"] == "warning" else "")
-    archive = [("Size", f"{final['size']:,} bytes"), ("SHA-256", final["sha256"]),
-               ("Link expires", final["expires_at"] or "never")]
-    body = (f"<p>The results of simulation {label} are ready: <a href=\"{link}\">{link}</a></p>"
-            + _table("Archive", archive)
-            + _scalars(final["scalar_stats"])
-            + _table("Simulation run", [(k.replace("_", " "), _shown(v)) for k, v in final["sim_runtime_stats"].items()])
-            + _table("Resources", [(k.replace("_", " "), _shown(v, k)) for k, v in final["resources"].items()])
-            + _table("Stages (seconds)", [(k, _shown(v)) for k, v in final["stage_seconds"].items()]))
-    if final["problems"]:
-        body += "<h3>Damaged input, skipped</h3><ul>" + "".join(
-            f"<li>{html.escape(p)}</li>" for p in final["problems"]) + "</ul>"
-    return subject, body
+def _resources(res: dict) -> list[tuple[str, str]]:
+    simulator = Resources(**{k: res.get(k) for k in SIMULATOR_KEYS})
+    return display.resource_facts(simulator) + [
+        (display.POST_TIME, display.seconds(res.get("postprocessing_wall_seconds")) + " (run start to this mail)"),
+        (display.POST_PEAK, display.mib(res.get("postprocessing_peak_rss_bytes")) + " (largest stage)")]
+
+
+def _stage_times(stage_seconds: dict, title: str = "Stage times") -> Section:
+    return Section(title, rows=tuple((stage, display.seconds(s)) for stage, s in stage_seconds.items()))
+
+
+def _run(final: dict, run_page: str | None) -> Section:
+    rows = [("Simulation id", Code(final["simulation_id"])), ("Airflow run", Code(final["run_id"]))]
+    if run_page:
+        rows.append(("Run page", Link("open the run in Airflow", run_page)))
+    return Section("Run", rows=tuple(rows))
+
+

@@ -170,26 +170,45 @@ def _progress(params: dict, event: dict) -> None:
                     one_line(err))
 
 
-def send(params: dict, final: dict) -> None:
+def run_page(context) -> str | None:
+    """The run's page in the Airflow UI, when the deployment says where that is ([api] base_url)."""
+    from urllib.parse import quote
+
+    from airflow.sdk.configuration import conf
+
+    base = conf.get("api", "base_url", fallback=None)
+    if not base:
+        return None
+    return f"{base.rstrip('/')}/dags/{quote(context['dag_run'].dag_id)}/runs/{quote(context['run_id'], safe='')}"
+
+
+def send(params: dict, final: dict, context=None) -> None:
     """Call the simulator back with the run's final event, then mail the user, as the conf asked.
 
     The callback goes first: if the task is retried, the simulator (idempotent by simulation_id)
     may hear twice, but the user never gets a second mail.
     """
-    from simpost.notify import mail
-
     if params.get("callback_endpoint"):
         _post(params, final, attempts=3)
         log.info("notify: called back %s", params["callback_endpoint"])
     if params.get("notification_email"):
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-        subject, body = mail(final)
-        with SmtpHook(smtp_conn_id="smtp_default") as smtp:
-            sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
-            smtp.send_email_smtp(to=params["notification_email"], subject=subject, html_content=body,
-                                 from_email=sender)
+        _mail(params["notification_email"], final, run_page(context or get_current_context()))
         log.info("notify: mailed %s", params["notification_email"])
+
+
+def _mail(to: str, final: dict, page: str | None) -> None:
+    """A multipart/alternative mail (plain text and HTML) through the smtp_default connection.
+
+    SmtpHook.send_email_smtp can only build an HTML part (its MIMEText is always "html"), so the
+    message is built here and sent on the client the hook opened and logged in (TLS, auth as the
+    connection says). One attempt: the notify task's retries are the outer layer."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+    from simpost.mailbody import message
+    from simpost.notify import content
+
+    with SmtpHook(smtp_conn_id="smtp_default") as smtp:
+        sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
+        smtp._smtp_client.send_message(message(content(final, page), sender, to), sender, [to])
 
 
 def announce_failure(context, stage: str, reason: str) -> dict:
@@ -201,7 +220,7 @@ def announce_failure(context, stage: str, reason: str) -> dict:
     context["ti"].xcom_push(key=RESULT_KEY, value=final)
     note_failure(context, stage, final["reason"])
     try:
-        send(params_of(context), final)
+        send(params_of(context), final, context)
     except Exception as err:  # the run has already failed; do not mask that with a notify error
         log.error("failure notification not sent: %s", one_line(err))
     return final
