@@ -192,7 +192,7 @@ def html_part(mail: MailContent) -> str:
 
 
 def _html_section(section: Section) -> str:
-    box = (f"background:#fff8e6;border:1px solid #e0b252;border-radius:4px;padding:2px 12px 10px;"
+    box = ("background:#fff8e6;border:1px solid #e0b252;border-radius:4px;padding:2px 12px 10px;"
            if section.alert else "")
     parts = [f'<h2 style="margin:22px 0 6px;padding-bottom:4px;border-bottom:2px solid #d5dae3;font-size:15px;'
              f'color:{INK}">{escape(section.title)}</h2>']
