@@ -40,7 +40,8 @@ class Page(HTMLParser):
         super().__init__()
         self.tables: dict = defaultdict(dict)
         self.facts: list[dict] = []
-        self.figures: list[str] = []
+        self.figures: list[str] = []  # the charts per result name (vectors, histograms)
+        self.study_figures: list[str] = []  # the study's charts
         self.images: list[str] = []
         self.scripts = 0
         self.sections: dict[str, str] = {}
@@ -68,7 +69,7 @@ class Page(HTMLParser):
         if tag in ("th", "td"):
             self._text = ""
         if tag == "figure":
-            self.figures.append(a["data-name"])
+            (self.study_figures if self._section == "study" else self.figures).append(a["data-name"])
         if tag == "img":
             self.images.append(a["src"])
 
@@ -147,11 +148,11 @@ def test_report_holds_a_chart_per_result_name_and_the_figures_of_csv(shared_resu
     for h in hists:
         hist_counts[h["name"]] += num(h["count"])
     want = {v["name"] for v in vectors if v["count"] != "0"} | {n for n, c in hist_counts.items() if c > 0}
-    assert sorted(page.figures) == sorted(want) and s.charts == len(want)
-    assert len(page.images) == len(want) and all(i.startswith("data:image/png;base64,") for i in page.images)
+    assert sorted(page.figures) == sorted(want) and s.charts == len(want) + len(page.study_figures)
+    assert len(page.images) == s.charts and all(i.startswith("data:image/png;base64,") for i in page.images)
     pngs = sorted(base64.b64decode(i.split(",", 1)[1]) for i in page.images)
     assert pngs == sorted(p.read_bytes() for p in (out / "graphs").glob("*.png"))  # graphs/ = the charts
-    labels = {r.run_id: f"{r.attrs['configname']}-{r.attrs['runnumber']}" for r in _runs(tmp_path)}
+    labels = {r.run_id: run_label(r) for r in _runs(tmp_path)}
     several = len(labels) > 1
     # vectors: modules with data, samples, count-weighted mean, extremes and where they are
     by_name = grouped(vectors)
@@ -196,6 +197,14 @@ def test_report_holds_a_chart_per_result_name_and_the_figures_of_csv(shared_resu
         assert card["Messages created"] == r["messages_created"]
         assert card["Simulator peak RAM"].startswith(f"{int(r['peak_sim_ram_bytes']) / 2**20:.1f} MiB")
     assert page.scripts == 0
+
+
+def run_label(run) -> str:
+    """How the report names a run: by its itervar lines and repetition, else config-runnumber."""
+    if run.itervars:  # in the order of the iterationvars attribute ("$numHosts=10, $iaMean=1")
+        order = re.findall(r"\$(\w+)=", run.attrs["iterationvars"])
+        return ", ".join(f"{k}={run.itervars[k]}" for k in order) + f", #{run.attrs['repetition']}"
+    return f"{run.attrs['configname']}-{run.attrs['runnumber']}"
 
 
 def _runs(tmp_path: Path):

@@ -245,3 +245,65 @@ def _write_log(path: Path, run_id: str, sim_time: float, events: int, seed: int)
     L += ["", f"<!> Simulation time limit reached -- at t={_g(sim_time)}s, event #{events}", "",
           "Calling finish() at end of Run #0...", "", "End."]
     path.write_text("\n".join(L) + "\n")
+
+
+#: histograms of the edge-case set: name -> (module, count, bins as written); 4.x text
+EDGE_HISTOGRAMS = [
+    ("nanEdges:histogram", "Edge.host[0]", 3, [("-inf", 0), ("nan", 1), ("nan", 2), ("nan", 0)]),
+    ("nanEdges:histogram", "Edge.host[1]", 3, [("-inf", 0), ("0", 1), ("1", 2), ("2", 0)]),
+    ("infEdges:histogram", "Edge.host[0]", 3, [("-inf", 0), ("0", 1), ("inf", 2), ("inf", 0)]),
+    ("oneValue:histogram", "Edge.host[0]", 1, [("-inf", 0), ("5", 1), ("5", 0)]),
+    ("neverCollected:histogram", "Edge.host[0]", 0, [("-inf", 0), ("nan", 0), ("nan", 0)]),
+    ("fine:histogram", "Edge.host[0]", 6, [("-inf", 0), ("0", 1), ("1", 3), ("2", 2), ("3", 0)]),
+]
+
+
+def generate_edge_cases(out_dir, *, points: int = 1000) -> dict:
+    """A 4.x result set holding what a report cannot draw as usual, beside results it can: NaN and
+    infinite histogram bin edges, a histogram of one value, one that never collected a value, a
+    vector of a single sample, one of values near the largest double and one of `points` samples.
+    Writes results/Edge-0.sca and results/Edge-0.vec under out_dir."""
+    res = Path(out_dir) / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    run = "Edge-0-20090220-15:51:13-1"
+    header = [f"run {run}", "attr configname Edge", "attr network Edge", "attr runnumber 0", ""]
+    sca = ["version 2", *header, "scalar Edge.host[0] \tsent \t12", "scalar Edge.host[1] \tsent \t7"]
+    for name, module, count, bins in EDGE_HISTOGRAMS:
+        sca += [f"statistic {module} \t{name}", f"field count {count}"]
+        sca += [f"bin\t{edge}\t{c}" for edge, c in bins]
+    (res / "Edge-0.sca").write_text("\n".join(sca) + "\n\n")
+    vec = ["version 2", *header, "vector 0 Edge.host[0] single:vector TV", "vector 1 Edge.host[0] huge:vector TV",
+           "vector 2 Edge.host[0] many:vector ETV", "0\t5\t1"]
+    vec += [f"1\t{t}\t{v}" for t, v in ((0, "1.7e308"), (1, "-1.7e308"), (2, "1.7e308"))]
+    times = np.arange(points) * 0.001
+    vals = np.sin(times)
+    vec += [f"2\t{i}\t{t:.17g}\t{v:.17g}" for i, (t, v) in enumerate(zip(times.tolist(), vals.tolist()))]
+    (res / "Edge-0.vec").write_text("\n".join(vec) + "\n")
+    return {"out_dir": str(out_dir), "sca": str(res / "Edge-0.sca"), "vec": str(res / "Edge-0.vec")}
+
+
+def generate_study(out_dir, *, hosts=(10, 20), means=(1, 2, 3, 4, 5), repetitions: int = 3,
+                   modules: int = 5, names: int = 4, seed: int = 1) -> dict:
+    """A 6.x parameter study: one .sca per run (itervar lines numHosts and iaMean, `repeat`
+    repetitions), `modules` x `names` scalars per run whose values depend on the variables plus
+    noise (so every one of them varies), and one result the same in every run."""
+    res = Path(out_dir) / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    runs = 0
+    for h in hosts:
+        for m in means:
+            for rep in range(repetitions):
+                run = f"Study-{runs}-20261121-21:41:33-{runs}"
+                lines = ["version 3", f"run {run}", "attr configname Study", "attr network Net",
+                         f'attr iterationvars "$numHosts={h}, $iaMean={m}s"', f"attr repetition {rep}",
+                         f"attr runnumber {runs}", f"itervar iaMean {m}s", f"itervar numHosts {h}",
+                         f"config repeat {repetitions}", ""]
+                noise = rng.normal(0.0, 0.05, size=(modules, names))
+                for i in range(modules):
+                    lines += [f"scalar Net.host[{i}] r{k} {_g(h / m + k + noise[i, k])}" for k in range(names)]
+                lines.append("scalar Net fixed 42")
+                (res / f"Study-numHosts={h},iaMean={m}-#{rep}.sca").write_text("\n".join(lines) + "\n\n")
+                runs += 1
+    return {"out_dir": str(out_dir), "runs": runs, "varying": modules * names,
+            "combinations": len(hosts) * len(means)}

@@ -3,11 +3,16 @@ the PNG encoding) on the second core while the caller goes on reading vectors.
 
 A plain subprocess speaking pickle over its pipes, not multiprocessing: Airflow and Celery task
 processes may be daemonic, and daemonic processes may not have multiprocessing children.
+
+A chart the child cannot draw is answered with its error and the child goes on (the caller
+turns it into a Problem); only a child that dies stops the export, with the child's own error
+(its last words on stderr, or the signal that killed it), never the broken pipe that follows.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +21,7 @@ import traceback
 from pathlib import Path
 
 from .charts import Chart
+from .errors import ResultsError
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 #: the environment the drawing process gets: where to find Python, fonts' cache, temp files
@@ -30,7 +36,8 @@ class Painter:
     def __init__(self):
         self.proc = None
         self.pngs: dict = {}
-        self.error: str | None = None
+        self.failed: dict = {}  # key -> why the child could not draw it (one line)
+        self.error: str | None = None  # the child's fatal error
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if k in PASSED_ON}  # no credentials: it only draws
@@ -46,12 +53,14 @@ class Painter:
         try:
             while True:
                 key, png, error = pickle.load(self.proc.stdout)
-                if error:
+                if error and key is None:
                     self.error = error
+                elif error:
+                    self.failed[key] = error
                 elif png is not None:
                     self.pngs[key] = png
-        except EOFError:
-            pass
+        except (EOFError, OSError, pickle.UnpicklingError):
+            pass  # the child is gone; finish() says why
 
     def _send(self, message) -> None:
         if self.proc is None:
@@ -59,7 +68,7 @@ class Painter:
         try:
             pickle.dump(message, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.proc.stdin.flush()
-        except BrokenPipeError:
+        except (BrokenPipeError, ConnectionResetError):
             self.finish()  # raises with the child's own error
 
     def chart(self, key, chart: Chart) -> None:
@@ -72,16 +81,23 @@ class Painter:
     def finish(self) -> dict:
         if self.proc is None:
             return {}
-        if not self.proc.stdin.closed:
-            self.proc.stdin.close()
+        try:
+            self.proc.stdin.close()  # flushes what is buffered: fails when the child is gone
+        except (BrokenPipeError, ConnectionResetError):
+            pass
         self.reader.join()
         code = self.proc.wait()
+        if code != 0 or self.error:
+            raise ResultsError(f"the drawing process failed ({_exit(code)}): {self.error or self._log()}")
+        return self.pngs
+
+    def _log(self) -> str:
+        if self.stderr.closed:
+            return "no output"
         self.stderr.seek(0)
         log = self.stderr.read().decode("utf-8", "replace").strip()
         self.stderr.close()
-        if code != 0 or self.error:
-            raise RuntimeError(f"the drawing process failed (exit {code}): {self.error or log[-2000:]}")
-        return self.pngs
+        return log[-2000:] or "no output"
 
     def close(self) -> None:
         """Stop the child whatever happened (the caller's error is the one to report)."""
@@ -94,6 +110,15 @@ class Painter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
 
 
 def serve() -> None:
@@ -111,17 +136,39 @@ def serve() -> None:
                 break
             if kind == "chart":
                 charts = charts or ChartPainter()
-                answer = (key, charts.png(payload), None)
+                answer = _drawn(key, lambda: charts.png(payload))
+                charts = _fresh(charts, answer)
             else:
                 vectors = vectors or VectorPlotter()
-                Path(key).write_bytes(vectors.png(*payload))
-                answer = (key, None, None)
+                answer = _drawn(key, lambda: _write(key, vectors.png(*payload)))
+                vectors = _fresh(vectors, answer)
             pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()
     except Exception:  # noqa: BLE001 - reported to the parent, which raises it
         pickle.dump((None, None, traceback.format_exc()), out)
         out.flush()
         sys.exit(1)
+
+
+def _drawn(key, draw) -> tuple:
+    """(key, png, None), or (key, None, why) when this one chart cannot be drawn (matplotlib's
+    error on data it cannot lay out): the next charts are still drawn."""
+    try:
+        return key, draw(), None
+    except (ValueError, ArithmeticError, RuntimeError, TypeError, IndexError, OverflowError) as e:
+        return key, None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no message'}"[:300]
+
+
+def _write(path: str, png: bytes) -> None:
+    Path(path).write_bytes(png)
+
+
+def _fresh(painter, answer: tuple):
+    """The reused figure, or None (a new one next time) after a failed draw left it half made."""
+    if answer[2] is None:
+        return painter
+    painter.close()
+    return None
 
 
 if __name__ == "__main__":

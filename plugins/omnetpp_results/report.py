@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 
 from . import display
 from .charts import Chart
 from .contents import Contents
+from .study import summary
 from .naming import safe, unique_stems
 from .report_pdf import write_pdf
 from .tables import COLUMNS, NameRow
@@ -45,6 +47,7 @@ table.facts{width:auto;min-width:60%}table.facts th{text-align:left;background:n
 figure{margin:16px 0;break-inside:avoid}
 figure img{width:100%;height:auto;border:1px solid #e1e4ea;border-radius:4px}
 figcaption{font-size:12px;color:#4a5468}
+figure.nochart{border:1px dashed #e0b252;background:#fff8e6;border-radius:4px;padding:10px 12px}
 .warn{border-color:#e0b252;background:#fff8e6}.warn h2{border-color:#e0b252}
 .muted{color:#6b7385}
 details{margin:8px 0}summary{cursor:pointer;color:#2a4d8f}
@@ -57,7 +60,7 @@ def write_report(out_dir: Path, c: Contents, images: list[bytes]) -> None:
     stems = unique_stems([safe(ch.info.name) for ch in c.charts])
     for chart, stem, data in zip(c.charts, stems, images):
         chart.stem = stem
-        if c.graphs == "statistic":
+        if c.graphs == "statistic" and data is not None:
             (out_dir / "graphs").mkdir(exist_ok=True)
             (out_dir / "graphs" / f"{stem}.png").write_bytes(data)
             c.graph_files += 1
@@ -66,10 +69,13 @@ def write_report(out_dir: Path, c: Contents, images: list[bytes]) -> None:
 
 
 def _html(c: Contents, images: list[bytes]) -> str:
+    study_charts = [(ch, img) for ch, img in zip(c.charts, images) if ch.kind == "study"]
     vec_charts = [(ch, img) for ch, img in zip(c.charts, images) if ch.kind == "vector"]
     hist_charts = [(ch, img) for ch, img in zip(c.charts, images) if ch.kind == "histogram"]
     nav = [("run", "Run"), ("vectors", "Vectors"), ("scalars", "Scalars"),
            ("statistics", "Statistics and histograms"), ("files", "Files")]
+    if c.study:
+        nav.insert(1, ("study", "Study"))
     if c.problems:
         nav.insert(0, ("warnings", f"Warnings ({len(c.problems)})"))
     parts = [
@@ -80,7 +86,7 @@ def _html(c: Contents, images: list[bytes]) -> str:
         f"<p>OMNeT++ results post-processed by simpost · {len(c.runs)} run{'s' if len(c.runs) != 1 else ''}"
         f" · statistics: {escape(c.selection)}</p>",
         "<nav>" + "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in nav) + "</nav></div></header><main>",
-        _warnings(c), _run_section(c),
+        _warnings(c), _run_section(c), _study_section(c, study_charts),
         _section("vectors", "Vectors", _vectors_intro(c), _names_table("vector-table", c.vector_rows, "vector"),
                  *(_figure(ch, img) for ch, img in vec_charts), _empty_list(c)),
         _section("scalars", "Scalars", _names_table("scalar-table", c.scalar_rows, "scalar")),
@@ -107,11 +113,12 @@ def _warnings(c: Contents) -> str:
     rows = "".join(
         f'<tr><td class="mod">{escape(Path(p.path).name)}</td><td class="num">{escape(display.number(p.line))}</td>'
         f"<td>{escape(p.message)}</td><td class=\"num\">{p.bytes_ignored}</td>"
-        f"<td>{'skipped as corrupt' if p.skipped else 'read, damaged parts left out'}</td></tr>"
+        f"<td>{escape(p.done())}</td></tr>"
         for p in c.problems)
     return _section("warnings", f"Warnings ({len(c.problems)})",
-                    "<p>Some input was damaged; these results leave the damaged parts out.</p>",
-                    "<table><tr><th>File</th><th>Line</th><th>Problem</th><th>Bytes ignored</th><th>File</th></tr>"
+                    "<p>Some input was damaged or could not be drawn; these results leave those parts out "
+                    "(the last column says what was done).</p>",
+                    "<table><tr><th>File</th><th>Line</th><th>Problem</th><th>Bytes ignored</th><th>What was done</th></tr>"
                     + rows + "</table>", cls="warn")
 
 
@@ -122,6 +129,40 @@ def _run_section(c: Contents) -> str:
                                             [(f"Whole job: {k.lower()}", v) for k, v in display.resource_facts(c.resources)])
     return _section("run", "Run" if len(c.runs) == 1 else f"Runs ({len(c.runs)})",
                     f'<div class="runs">{cards}</div>', "<h3>Post-processing</h3>", _facts(job))
+
+
+def _study_section(c: Contents, charts: list) -> str:
+    """Per config whose runs differ in their iteration variables: its charts, the table of their
+    points, the results too many to chart, and those that do not vary."""
+    if not c.study:
+        return ""
+    body = ['<p class="muted">Results against the iteration variables: each point the mean over the '
+            "repetitions with its 95% confidence interval (Student's t; none for one repetition). "
+            "All points of every result are in csv/study.csv; csv/runs.csv names each run's variables.</p>"]
+    for cs in c.study.configs.values():
+        runs = sum(1 for rv in c.study.rvs if rv.config == cs.config)
+        body.append(f"<h3>{escape(cs.config)}</h3><p>{escape(summary.intro(cs, runs))}</p>")
+        mine = [(ch, img) for ch, img in charts if ch.info.name.startswith(cs.config + ": ")]
+        body += [_figure(ch, img) for ch, img in mine]
+        charted = [r for r in cs.varying() if not any(r is res for _, res in c.study_uncharted)]
+        rows, more = summary.rows(cs, charted)
+        body.append(_plain_table("study-table", summary.header(cs), rows, more, "csv/study.csv"))
+        uncharted = [res for s_, res in c.study_uncharted if s_ is cs]
+        if uncharted:
+            body.append(f"<details open><summary>{len(uncharted)} more results vary: too many to chart, "
+                        "their points are in csv/study.csv</summary><ul>"
+                        + "".join(f"<li>{escape(r.heading())}</li>" for r in uncharted) + "</ul></details>")
+        if (const := summary.constant_rows(cs)):
+            body.append(f"<details><summary>{len(const)} results that do not vary, or record a variable</summary>"
+                        + _plain_table("study-constant", ["Result", "Value"], const, 0, "") + "</details>")
+    return _section("study", "Study", *body)
+
+
+def _plain_table(table_id: str, header: list[str], rows: list[list[str]], more: int, where_: str) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>" for r in rows)
+    tail = f'<p class="muted">… and {more} more rows in {escape(where_)}</p>' if more else ""
+    return f'<table id="{table_id}"><tr>{head}</tr>{body}</table>{tail}'
 
 
 def _vectors_intro(c: Contents) -> str:
@@ -163,13 +204,19 @@ def _breakable(module: str) -> str:
     return "<wbr>".join(escape(part) + "." for part in module.split(".")[:-1]) + escape(module.split(".")[-1])
 
 
-def _figure(chart: Chart, png: bytes) -> str:
+def _figure(chart: Chart, png: bytes | None) -> str:
     info = chart.info
+    if png is None:  # said where the chart would be; the Warnings list it too
+        return (f'<figure id="chart-{escape(chart.stem)}" class="nochart" data-name="{escape(info.name)}">'
+                f"<figcaption><b>{escape(info.heading())}</b>: {escape(chart.problem)}</figcaption></figure>")
+    note = f"<figcaption>{escape(chart.problem)}</figcaption>" if chart.problem else ""
     alt = f"chart of {info.name} across {chart.modules} module{'s' if chart.modules != 1 else ''}"
     alt = f"{info.heading()}: {alt}; {chart.note}"
-    return (f'<figure id="chart-{escape(chart.stem)}" data-name="{escape(info.name)}">'
+    data = f' data-series="{escape(json.dumps(chart.series(), separators=(",", ":")))}"' \
+        if chart.kind == "study" else ""
+    return (f'<figure id="chart-{escape(chart.stem)}" data-name="{escape(info.name)}"{data}>'
             f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-            "</figure>")
+            f"{note}</figure>")
 
 
 def _empty_list(c: Contents) -> str:

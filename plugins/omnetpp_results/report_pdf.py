@@ -110,9 +110,9 @@ def write_pdf(path: Path, c: Contents, images: list[bytes]) -> None:
     flow.paragraph(f"OMNeT++ results post-processed by simpost; statistics: {c.selection}.")
     if c.problems:
         flow.heading(f"Warnings ({len(c.problems)})")
-        flow.table(["File", "Line", "Problem", "Bytes ignored", "Skipped"],
+        flow.table(["File", "Line", "Problem", "Bytes ignored", "What was done"],
                    [[Path(p.path).name, display.number(p.line), p.message, str(p.bytes_ignored),
-                     "yes" if p.skipped else "no"] for p in c.problems], right={1, 3})
+                     p.done()] for p in c.problems], right={1, 3})
     for run in c.runs:
         flow.heading(f"Run {run.run_id}")
         flow.facts(display.run_facts(c, run))
@@ -127,7 +127,10 @@ def write_pdf(path: Path, c: Contents, images: list[bytes]) -> None:
         _names(flow, kind, rows)
         for chart, png in zip(c.charts, images):
             if chart.kind == kind or (kind == "statistic" and chart.kind == "histogram"):
-                flow.chart(png)
+                if png is not None:
+                    flow.chart(png)
+                if chart.problem:
+                    flow.paragraph(f"{chart.info.heading()}: {chart.problem}")
     flow.doc.save(path)
 
 
