@@ -65,8 +65,12 @@ def _header(run_id: str, sim_time: float, seed: int) -> str:
 
 
 def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
-             sim_time: float | None = None, seed: int = 1, progress=None) -> dict:
-    """Write results/Synthetic-#0.{vec,vci,sca}, omnetpp.ini and run0.stdout.log under out_dir."""
+             sim_time: float | None = None, seed: int = 1, progress=None, with_data: int | None = None,
+             index_empty: bool = True) -> dict:
+    """Write results/Synthetic-#0.{vec,vci,sca}, omnetpp.ini and run0.stdout.log under out_dir.
+    with_data: how many of the vectors record data, spread over them (default: all but two in
+    three drop:vector); index_empty=False: the .vci declares only the vectors with data, as
+    OMNeT++ 6 writes it."""
     t_start = time.perf_counter()
     out = Path(out_dir)
     res = out / "results"
@@ -76,7 +80,8 @@ def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
     vectors = max(1, int(vectors))
     decl = _modules(vectors)
     # ~1 in 6 vectors stays empty (declared, no data), like drop:vector in the real file
-    active = [i for i, (m, n) in enumerate(decl) if not (n == "drop:vector" and i % 3)]
+    active = [i for i, (m, n) in enumerate(decl) if not (n == "drop:vector" and i % 3)] if with_data is None \
+        else sorted({int(i) for i in np.linspace(0, vectors - 1, max(1, min(with_data, vectors)))})
     if not active:
         active = [0]
     line_bytes = 26.0
@@ -159,11 +164,12 @@ def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
         i = 0
         while i < len(vci_decl):
             line = vci_decl[i]
-            f.write(line + "\n")
             vid = int(line.split()[1])
+            listed = index_empty or vid in by_vec
+            f.write(line + "\n" if listed else "")
             i += 1
             while i < len(vci_decl) and vci_decl[i].startswith("attr "):
-                f.write(vci_decl[i] + "\n")
+                f.write(vci_decl[i] + "\n" if listed else "")
                 i += 1
             for b in by_vec.get(vid, []):
                 f.write(b + "\n")

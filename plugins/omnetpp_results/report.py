@@ -144,10 +144,10 @@ def _study_section(c: Contents, charts: list) -> str:
         body.append(f"<h3>{escape(cs.config)}</h3><p>{escape(summary.intro(cs, runs))}</p>")
         mine = [(ch, img) for ch, img in charts if ch.info.name.startswith(cs.config + ": ")]
         body += [_figure(ch, img) for ch, img in mine]
-        charted = [r for r in cs.varying() if not any(r is res for _, res in c.study_uncharted)]
-        rows, more = summary.rows(cs, charted)
-        body.append(_plain_table("study-table", summary.header(cs), rows, more, "csv/study.csv"))
         uncharted = [res for s_, res in c.study_uncharted if s_ is cs]
+        listed = {id(r) for r in uncharted}
+        rows, more = summary.rows(cs, [r for r in cs.varying() if id(r) not in listed])
+        body.append(_plain_table("study-table", summary.header(cs), rows, more, "csv/study.csv"))
         if uncharted:
             body.append(f"<details open><summary>{len(uncharted)} more results vary: too many to chart, "
                         "their points are in csv/study.csv</summary><ul>"

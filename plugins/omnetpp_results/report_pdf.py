@@ -12,6 +12,7 @@ from pathlib import Path
 from . import display
 from .contents import Contents
 from .pdfdoc import COURIER_EM, PdfDoc
+from .study import summary
 from .tables import COLUMNS
 
 A4 = (595.28, 841.89)  # points
@@ -121,6 +122,7 @@ def write_pdf(path: Path, c: Contents, images: list[bytes]) -> None:
     if len(c.runs) > 1:
         facts += [(f"Whole job: {k.lower()}", v) for k, v in display.resource_facts(c.resources)]
     flow.facts(facts)
+    _study(flow, c, images)
     for kind, title, rows in (("vector", "Vectors", c.vector_rows), ("scalar", "Scalars", c.scalar_rows),
                               ("statistic", "Statistics and histograms", c.statistic_rows)):
         flow.heading(title)
@@ -132,6 +134,34 @@ def write_pdf(path: Path, c: Contents, images: list[bytes]) -> None:
                 if chart.problem:
                     flow.paragraph(f"{chart.info.heading()}: {chart.problem}")
     flow.doc.save(path)
+
+
+def _study(flow: _Flow, c: Contents, images: list) -> None:
+    """The study as report.html has it: per config its charts, the table of their points, what
+    was too much to chart and what does not vary."""
+    if not c.study:
+        return
+    flow.heading("Study")
+    flow.paragraph("Each point the mean over the repetitions with its 95% confidence interval (Student's t; "
+                   "none for one repetition). Every point is in csv/study.csv.")
+    for cs in c.study.configs.values():
+        runs = sum(1 for rv in c.study.rvs if rv.config == cs.config)
+        flow.heading(cs.config, size=10)
+        flow.paragraph(summary.intro(cs, runs))
+        for chart, png in zip(c.charts, images):
+            if chart.kind == "study" and chart.info.name.startswith(cs.config + ": ") and png is not None:
+                flow.chart(png)
+        listed = {id(res) for s_, res in c.study_uncharted if s_ is cs}
+        rows, more = summary.rows(cs, [r for r in cs.varying() if id(r) not in listed])
+        flow.table(summary.header(cs), rows, right=set(range(len(cs.variables) + 1, len(cs.variables) + 6)))
+        if more:
+            flow.paragraph(f"... and {more} more rows in csv/study.csv")
+        if listed:
+            flow.paragraph(f"{len(listed)} more results vary, too many to chart (csv/study.csv): "
+                           + ", ".join(r.heading() for s_, r in c.study_uncharted if s_ is cs))
+        if (const := summary.constant_rows(cs)):
+            flow.paragraph("Results that do not vary, or record a variable:")
+            flow.table(["Result", "Value"], const, right=set())
 
 
 def _names(flow: _Flow, kind: str, rows) -> None:
