@@ -1,5 +1,9 @@
-"""The report: report.html, one self-contained page (inline CSS, charts as data: PNGs, no script,
-nothing fetched), and report.pdf with the same content for printing (report_pdf.py).
+"""The report: report.html, one self-contained page (inline CSS, charts as data: PNGs, nothing
+fetched), and report.pdf with the same content for printing (report_pdf.py).
+
+Its charts can be explored: one inline script, the same in every report (the pinned uPlot and
+data/charts.js; SCRIPT_SHA256 is what a Content-Security-Policy allows), turns each figure's
+data-series attribute into an interactive chart; the PNG stays for printing and without scripts.
 
 Everything taken from result files is escaped: module names, result names, titles and attribute
 values are data, never markup.
@@ -7,6 +11,7 @@ values are data, never markup.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 from pathlib import Path
@@ -18,6 +23,16 @@ from .study import summary
 from .naming import safe, unique_stems
 from .report_pdf import write_pdf
 from .tables import COLUMNS, NameRow
+
+
+DATA = Path(__file__).resolve().parent / "data"
+#: the report's one script: uPlot (pinned, data/uplot/SOURCE.txt) and our charts.js
+SCRIPT = (DATA / "uplot" / "uPlot.iife.min.js").read_text(encoding="utf-8") + "\n" + \
+    (DATA / "charts.js").read_text(encoding="utf-8")
+SCRIPT_SHA256 = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode()
+UPLOT_CSS = (DATA / "uplot" / "uPlot.min.css").read_text(encoding="utf-8")
+#: numbers a live chart may carry in its data-series attribute; bigger charts stay PNG only
+LIVE_NUMBERS = 40_000
 
 
 def escape(s) -> str:
@@ -51,6 +66,8 @@ figure.nochart{border:1px dashed #e0b252;background:#fff8e6;border-radius:4px;pa
 .warn{border-color:#e0b252;background:#fff8e6}.warn h2{border-color:#e0b252}
 .muted{color:#6b7385}
 details{margin:8px 0}summary{cursor:pointer;color:#2a4d8f}
+figure.live>img{display:none}.chart-live{width:100%;background:#fff}.chart-live .u-legend{font-size:12px}
+@media print{figure.live>img{display:block}.chart-live{display:none}}
 """
 
 
@@ -81,7 +98,7 @@ def _html(c: Contents, images: list[bytes]) -> str:
     parts = [
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(c.title())}: simulation report</title><style>{CSS}</style></head><body>",
+        f"<title>{escape(c.title())}: simulation report</title><style>{UPLOT_CSS}{CSS}</style></head><body>",
         f'<header><div class="in"><h1>{escape(c.title())}</h1>',
         f"<p>OMNeT++ results post-processed by simpost · {len(c.runs)} run{'s' if len(c.runs) != 1 else ''}"
         f" · statistics: {escape(c.selection)}</p>",
@@ -93,7 +110,7 @@ def _html(c: Contents, images: list[bytes]) -> str:
         _section("statistics", "Statistics and histograms",
                  _names_table("statistic-table", c.statistic_rows, "statistic"),
                  *(_figure(ch, img) for ch, img in hist_charts)),
-        _files_section(c), "</main></body></html>\n"]
+        _files_section(c), f"</main><script>{SCRIPT}</script></body></html>\n"]
     return "\n".join(p for p in parts if p)
 
 
@@ -212,11 +229,18 @@ def _figure(chart: Chart, png: bytes | None) -> str:
     note = f"<figcaption>{escape(chart.problem)}</figcaption>" if chart.problem else ""
     alt = f"chart of {info.name} across {chart.modules} module{'s' if chart.modules != 1 else ''}"
     alt = f"{info.heading()}: {alt}; {chart.note}"
-    data = f' data-series="{escape(json.dumps(chart.series(), separators=(",", ":")))}"' \
-        if chart.kind == "study" else ""
+    data = _series(chart)
     return (f'<figure id="chart-{escape(chart.stem)}" data-name="{escape(info.name)}"{data}>'
             f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
             f"{note}</figure>")
+
+
+def _series(chart: Chart) -> str:
+    """The data-series attribute of a live chart ("" when it has too many numbers to carry)."""
+    series = json.dumps(chart.series(), separators=(",", ":"), allow_nan=False)
+    if series.count(",") > LIVE_NUMBERS:
+        return ""
+    return f' data-series="{escape(series)}"'
 
 
 def _empty_list(c: Contents) -> str:
