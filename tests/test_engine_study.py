@@ -306,3 +306,51 @@ def test_a_drawing_process_that_fails_to_start_reports_its_own_error(tmp_path, m
     with pytest.raises(ResultsError, match="matplotlib is broken on this worker") as e:
         export(tmp_path / "src", tmp_path)
     assert "BrokenPipe" not in str(e.value)
+
+
+# --------------------------------------------------------------------------- in Chromium
+def test_the_study_chart_is_drawn_and_hovering_a_point_shows_its_mean(tmp_path):
+    """report.html of the 42-run set, opened offline: the channel utilization chart is live (a
+    canvas, 3 lines in the legend), and the cursor on a point shows that point's mean and interval
+    as computed here from the .sca files; nothing is fetched. Screenshot in tests/screenshots/."""
+    from browser import SCREENSHOTS, chromium
+    runs = []
+    for sca in sorted(ALOHA4.glob("*.sca")):
+        r = read_sca(sca)
+        r["vars"] = {"numHosts": r["attrs"]["numHosts"], "mean": r["attrs"]["mean"]}
+        runs.append(r)
+    want = expected_points(runs, ("Aloha.server", "channel utilization"), ["numHosts", "mean"])
+    s, out = export(ALOHA4, tmp_path)
+    html_file = out / "report.html"
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        requests, errors = [], []
+        page.route("**/*", lambda r: (requests.append(r.request.url),
+                                      r.continue_() if r.request.url == html_file.as_uri() else r.abort()))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(html_file.as_uri())
+        fig = page.locator('figure[data-name="PureAlohaExperiment: Aloha.server channel utilization"]')
+        fig.locator("canvas").first.wait_for()
+        assert "live" in fig.get_attribute("class")
+        legend = fig.locator(".u-legend .u-series")
+        assert [legend.nth(i).locator(".u-label").inner_text() for i in range(1, 4)] == \
+            ["numHosts=10", "numHosts=15", "numHosts=20"]
+        fig.scroll_into_view_if_needed()
+        over = fig.locator(".u-over")
+        box = over.bounding_box()
+        # the point of numHosts=15 at mean=4: its place from the chart's own scales
+        xs = sorted({float(c[1]) for c in want})
+        lo, hi = min(xs), max(xs)
+        px = box["x"] + box["width"] * (4 - lo) / (hi - lo)
+        page.mouse.move(px - 5, box["y"] + box["height"] / 2)
+        page.mouse.move(px, box["y"] + box["height"] / 2)
+        n, mean, ci_lo, ci_hi = want[("15", "4")]
+        assert legend.nth(0).locator(".u-value").inner_text() == "4"
+        shown = legend.nth(2).locator(".u-value").inner_text()
+        assert shown == f"{float(f'{mean:.6g}'):g} [{float(f'{ci_lo:.6g}'):g}, {float(f'{ci_hi:.6g}'):g}]"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SCREENSHOTS / "study-aloha-42runs-channel-utilization.png"
+        fig.screenshot(path=str(shot))
+        page.close()
+    assert requests == [html_file.as_uri()] and errors == []
+    assert shot.stat().st_size > 10_000
