@@ -1,8 +1,8 @@
 """report.pdf: the report's content on A4 pages for printing.
 
-A small flow layout over pdfdoc: headings, facts, name tables and the chart PNGs go down the page
-and start a new page when they do not fit; a long table continues on the next page under its
-header. Tables are set in Courier, whose glyphs are all one width, so columns line up exactly.
+A small flow layout over pdfdoc (fpdf2): headings, facts, name tables and the chart PNGs go down
+the page and start a new page when they do not fit; a long table continues on the next page under
+its header. Tables are set in DejaVu Sans Mono, whose glyphs are all one width, so columns line up.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import display
 from .contents import Contents
-from .pdfdoc import COURIER_EM, PdfDoc
+from .pdfdoc import MONO_EM, PdfDoc
 from .study import summary
 from .tables import COLUMNS
 
@@ -22,7 +22,7 @@ BODY = 8.0
 TABLE = 6.8
 MIN_TABLE = 5.6  # tables shrink to this size before their widest columns are cut
 MIN_CHARS = 12
-HELVETICA_EM = 0.55  # average width of a Helvetica character, for wrapping and cutting
+SANS_EM = 0.6  # average width of a DejaVu Sans character, for wrapping and cutting
 
 
 def _cut(s: str, chars: int, keep_end: bool = False) -> str:
@@ -51,18 +51,18 @@ class _Flow:
     def heading(self, s: str, size: float = 12.0) -> None:
         self.need(size * 2 + 60)  # keep a heading with the start of what follows it
         self.y -= size * 1.6
-        self.doc.text(MARGIN, self.y, _cut(s, int(WIDTH / (size * HELVETICA_EM))), size, "F2", gray=0.12)
+        self.doc.text(MARGIN, self.y, _cut(s, int(WIDTH / (size * SANS_EM))), size, "F2", gray=0.12)
         self.y -= size * 0.6
 
     def paragraph(self, s: str, size: float = BODY) -> None:
-        for line in textwrap.wrap(s, width=int(WIDTH / (size * HELVETICA_EM))):
+        for line in textwrap.wrap(s, width=int(WIDTH / (size * SANS_EM))):
             self.need(size * 1.5)
             self.y -= size * 1.5
             self.doc.text(MARGIN, self.y, line, size, gray=0.3)
 
     def facts(self, rows: list[tuple[str, str]], size: float = BODY) -> None:
         label_w = 150.0
-        chars = int((WIDTH - label_w) / (size * HELVETICA_EM))
+        chars = int((WIDTH - label_w) / (size * SANS_EM))
         for label, value in rows:
             self.need(size * 1.55)
             self.y -= size * 1.55
@@ -75,10 +75,10 @@ class _Flow:
         first; rows that do not fit go on the next page, under the header again."""
         ncol = len(header)
         widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(ncol)]
-        while sum(widths) + ncol - 1 > WIDTH / (MIN_TABLE * COURIER_EM) and max(widths) > MIN_CHARS:
+        while sum(widths) + ncol - 1 > WIDTH / (MIN_TABLE * MONO_EM) and max(widths) > MIN_CHARS:
             widths[widths.index(max(widths))] -= 1
-        size = min(TABLE, WIDTH / ((sum(widths) + ncol - 1) * COURIER_EM))
-        em = size * COURIER_EM
+        size = min(TABLE, WIDTH / ((sum(widths) + ncol - 1) * MONO_EM))
+        em = size * MONO_EM
         xs = [MARGIN + (sum(widths[:i]) + i) * em for i in range(ncol)]
         pitch = size * 1.45
         todo = [[_cut(c, w, i in modules) for i, (c, w) in enumerate(zip(r, widths))] for r in rows]
