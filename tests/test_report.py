@@ -277,10 +277,13 @@ def test_names_from_result_files_are_shown_as_text(tmp_path, chromium):
     module = _write_hostile_run(tmp_path / "run")
     _, s, out = export(tmp_path / "run", tmp_path)
     html = (out / "report.html").read_text()
-    assert "<script>" not in html and "<img src=x" not in html and "<b>" not in html
+    from omnetpp_results.report import SCRIPT
+    assert html.count("<script>") == 1 and f"<script>{SCRIPT}</script>" in html  # only the chart script
+    assert "<img src=x" not in html and "<b>" not in html
     seen = open_offline(chromium, out / "report.html", tmp_path / "hostile.png")
     page = seen["page"]
-    assert seen["dialogs"] == [] and seen["errors"] == [] and page.locator("script").count() == 0
+    assert seen["dialogs"] == [] and seen["errors"] == [] and page.locator("script").count() == 1
+    assert page.locator("figure.live").count() == 1  # its chart is live, names and all
     assert page.get_by_text(module, exact=True).count() >= 2  # vector table and scalar table
     assert page.get_by_text("<img src=x onerror=alert(2)>", exact=True).count() == 1
     assert page.locator("img:not([src^='data:image/png'])").count() == 0

@@ -35,11 +35,11 @@ def _g(x) -> str:
     return "%.14g" % x
 
 
-def _modules(n_vectors: int) -> list[tuple[str, str]]:
+def _modules(n_vectors: int, names: list[str]) -> list[tuple[str, str]]:
     out = []
     i = 0
     while len(out) < n_vectors:
-        for name in NAMES:
+        for name in names:
             mod = f"{NETWORK}.rte[{i}].queue[0]" if name in ("busy:vector", "drop:vector", "qlen:vector",
                                                              "rxBytes:vector", "txBytes:vector") \
                 else f"{NETWORK}.rte[{i}].app"
@@ -66,11 +66,12 @@ def _header(run_id: str, sim_time: float, seed: int) -> str:
 
 def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
              sim_time: float | None = None, seed: int = 1, progress=None, with_data: int | None = None,
-             index_empty: bool = True) -> dict:
+             index_empty: bool = True, names: int = len(NAMES)) -> dict:
     """Write results/Synthetic-#0.{vec,vci,sca}, omnetpp.ini and run0.stdout.log under out_dir.
     with_data: how many of the vectors record data, spread over them (default: all but two in
     three drop:vector); index_empty=False: the .vci declares only the vectors with data, as
-    OMNeT++ 6 writes it."""
+    OMNeT++ 6 writes it. names: result names (past the routing sample's 8, `extraN:vector`
+    names of sample-hold vectors, as an INET run has hundreds)."""
     t_start = time.perf_counter()
     out = Path(out_dir)
     res = out / "results"
@@ -78,7 +79,7 @@ def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
     rng = np.random.default_rng(seed)
     random.seed(seed)
     vectors = max(1, int(vectors))
-    decl = _modules(vectors)
+    decl = _modules(vectors, NAMES[:names] + [f"extra{k}:vector" for k in range(max(0, names - len(NAMES)))])
     # ~1 in 6 vectors stays empty (declared, no data), like drop:vector in the real file
     active = [i for i, (m, n) in enumerate(decl) if not (n == "drop:vector" and i % 3)] if with_data is None \
         else sorted({int(i) for i in np.linspace(0, vectors - 1, max(1, min(with_data, vectors)))})
@@ -107,7 +108,7 @@ def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
         pos = len(header.encode())
         decl_text = []
         for vid, (mod, name) in enumerate(decl):
-            title, unit, interp = TITLES[name]
+            title, unit, interp = TITLES.get(name, (name.split(":")[0], "", "sample-hold"))
             d = [f"vector {vid} {mod} {name} ETV", f"attr interpolationmode {interp}",
                  "attr recordingmode vector", f"attr source {name.split(':')[0]}",
                  f'attr title "{title}, vector"']
@@ -313,3 +314,26 @@ def generate_study(out_dir, *, hosts=(10, 20), means=(1, 2, 3, 4, 5), repetition
                 runs += 1
     return {"out_dir": str(out_dir), "runs": runs, "varying": modules * names,
             "combinations": len(hosts) * len(means)}
+
+
+def generate_sca(out_dir, *, scalars: int = 3_800_000, seed: int = 1) -> dict:
+    """One run's .sca with `scalars` scalars (about 53 bytes a line, 3.8 M make 200 MB): the size
+    a study's or a large network's scalar file reaches. Written in pieces, memory stays small."""
+    res = Path(out_dir) / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    path = res / "Scalars-#0.sca"
+    names = ["rxBytes:sum", "txBytes:sum", "drop:count", "queueLength:max", "endToEndDelay:mean",
+             "hopCount:mean", "busy:timeavg", "packets:count"]
+    with open(path, "w") as f:
+        f.write(_header(f"{CONFIG}-0-20261121-21:53:41-4242", 100.0, seed))
+        done = 0
+        while done < scalars:
+            n = min(200_000, scalars - done)
+            idx = np.arange(done, done + n)
+            vals = rng.random(n) * 1e6
+            f.write("".join(f"scalar {NETWORK}.rte[{i // 64}].mod[{i % 64 // 8}] {names[i % 8]} {v:.10g}\n"
+                            for i, v in zip(idx.tolist(), vals.tolist())))
+            done += n
+        f.write("\n")
+    return {"out_dir": str(out_dir), "sca": str(path), "bytes": path.stat().st_size, "scalars": scalars}
