@@ -354,3 +354,29 @@ def test_the_study_chart_is_drawn_and_hovering_a_point_shows_its_mean(tmp_path):
         page.close()
     assert requests == [html_file.as_uri()] and errors == []
     assert shot.stat().st_size > 10_000
+
+
+def test_a_variable_that_is_no_number_gives_bars(tmp_path):
+    """A study over text values (a protocol name): one bar per combination with its interval."""
+    res = tmp_path / "src" / "results"
+    res.mkdir(parents=True)
+    values = {"aloha": [1.0, 1.2, 0.9], "slotted": [2.0, 2.5]}
+    i = 0
+    for proto, xs in values.items():
+        for rep, x in enumerate(xs):
+            (res / f"P-{i}.sca").write_text(
+                f"version 3\nrun P-{i}\nattr configname P\nattr repetition {rep}\nattr runnumber {i}\n"
+                f'attr iterationvars "$protocol={proto}"\nitervar protocol {proto}\n\n'
+                f"scalar Net.mac throughput {x}\n\n")
+            i += 1
+    s, out = export(tmp_path / "src", tmp_path)
+    series = Page((out / "report.html").read_text()).series["P: Net.mac throughput"]
+    assert series["categories"] == ["protocol=aloha", "protocol=slotted"]
+    (line,) = series["lines"]
+    assert line["style"] == "bar" and line["x"] == [0, 1]
+    for k, xs in enumerate(values.values()):
+        m = sum(xs) / len(xs)
+        half = t975(len(xs) - 1) * stat.stdev(xs) / math.sqrt(len(xs))
+        assert line["y"][k] == pytest.approx(m, rel=1e-8)
+        assert (line["low"][k], line["high"][k]) == (pytest.approx(m - half, rel=1e-8), pytest.approx(m + half, rel=1e-8))
+    assert (out / "graphs" / "P_Net.mac_throughput.png").is_file()
