@@ -287,10 +287,10 @@ def _chart(i: int) -> Chart:
 
 
 def test_a_killed_drawing_process_is_named_not_a_broken_pipe():
-    with Painter() as painter:
+    with Painter(workers=1) as painter:
         painter.start()
-        os.kill(painter.proc.pid, signal.SIGKILL)
-        painter.proc.wait()
+        os.kill(painter.children[0].proc.pid, signal.SIGKILL)
+        painter.children[0].proc.wait()
         with pytest.raises(ResultsError, match="drawing process failed \\(killed by SIGKILL\\)"):
             for i in range(2000):  # until the pipe is full or found broken
                 painter.chart(i, _chart(i))
@@ -380,3 +380,13 @@ def test_a_variable_that_is_no_number_gives_bars(tmp_path):
         assert line["y"][k] == pytest.approx(m, rel=1e-8)
         assert (line["low"][k], line["high"][k]) == (pytest.approx(m - half, rel=1e-8), pytest.approx(m + half, rel=1e-8))
     assert (out / "graphs" / "P_Net.mac_throughput.png").is_file()
+
+
+def test_charts_are_drawn_by_several_processes_when_there_are_many():
+    """Every core draws: a backlog starts a second drawing process, and every chart comes back."""
+    with Painter(workers=2) as painter:
+        for i in range(40):
+            painter.chart(i, _chart(i))
+        pngs = painter.finish()
+        assert len(painter.children) == 2 and all(c.answered > 0 for c in painter.children)
+    assert sorted(pngs) == list(range(40)) and all(p.startswith(b"\x89PNG") for p in pngs.values())

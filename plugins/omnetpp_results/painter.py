@@ -1,5 +1,5 @@
-"""Drawing beside the export: a child process renders the PNGs (matplotlib's import, the Agg draw,
-the PNG encoding) on the second core while the caller goes on reading vectors.
+"""Drawing beside the export: child processes render the PNGs (matplotlib's import, the Agg draw,
+the PNG encoding) on the other cores while the caller goes on reading vectors.
 
 A plain subprocess speaking pickle over its pipes, not multiprocessing: Airflow and Celery task
 processes may be daemonic, and daemonic processes may not have multiprocessing children.
@@ -29,17 +29,19 @@ PASSED_ON = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "MPLCONFIGDIR", "XDG_CA
              "SYSTEMROOT"}
 
 
-class Painter:
-    """Submit charts and per-vector graphs as they become ready; finish() waits for all of them
-    and returns the charts' PNGs by key (per-vector graphs are written to their paths)."""
+#: drawing processes at most: one per core (each costs a matplotlib import and ~80 MB)
+MAX_PAINTERS = max(1, min(os.cpu_count() or 1, 4))
+#: charts waiting in every drawing process before another one is started
+BACKLOG = 6
 
-    def __init__(self):
-        self.proc = None
-        self.pngs: dict = {}
-        self.failed: dict = {}  # key -> why the child could not draw it (one line)
-        self.error: str | None = None  # the child's fatal error
 
-    def start(self) -> None:
+class _Child:
+    """One drawing process: what was sent to it, what it answered, and how it ended."""
+
+    def __init__(self, pngs: dict, failed: dict):
+        self.pngs, self.failed = pngs, failed
+        self.error: str | None = None  # its fatal error
+        self.sent = self.answered = 0
         env = {k: v for k, v in os.environ.items() if k in PASSED_ON}  # no credentials: it only draws
         env.update(MPLBACKEND="Agg",
                    PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
@@ -53,6 +55,7 @@ class Painter:
         try:
             while True:
                 key, png, error = pickle.load(self.proc.stdout)
+                self.answered += 1
                 if error and key is None:
                     self.error = error
                 elif error:
@@ -62,13 +65,63 @@ class Painter:
         except (EOFError, OSError, pickle.UnpicklingError):
             pass  # the child is gone; finish() says why
 
-    def _send(self, message) -> None:
-        if self.proc is None:
-            self.start()
+    def send(self, message) -> bool:
+        """False when the child is gone (its error is then finish()'s)."""
         try:
             pickle.dump(message, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.proc.stdin.flush()
         except (BrokenPipeError, ConnectionResetError):
+            return False
+        self.sent += 1
+        return True
+
+    def finish(self) -> None:
+        try:
+            self.proc.stdin.close()  # flushes what is buffered: fails when the child is gone
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.reader.join()
+        code = self.proc.wait()
+        if code != 0 or self.error:
+            raise ResultsError(f"the drawing process failed ({_exit(code)}): {self.error or self._log()}")
+
+    def _log(self) -> str:
+        if self.stderr.closed:
+            return "no output"
+        self.stderr.seek(0)
+        log = self.stderr.read().decode("utf-8", "replace").strip()
+        self.stderr.close()
+        return log[-2000:] or "no output"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Painter:
+    """Submit charts and per-vector graphs as they become ready; finish() waits for all of them
+    and returns the charts' PNGs by key (per-vector graphs are written to their paths). The work
+    goes to the least busy of up to MAX_PAINTERS drawing processes, another one started while
+    every one has BACKLOG charts waiting."""
+
+    def __init__(self, workers: int = MAX_PAINTERS):
+        self.workers = max(1, workers)
+        self.children: list[_Child] = []
+        self.pngs: dict = {}
+        self.failed: dict = {}  # key -> why the child could not draw it (one line)
+
+    def start(self) -> None:
+        self.children.append(_Child(self.pngs, self.failed))
+
+    def _send(self, message) -> None:
+        if not self.children:
+            self.start()
+        child = min(self.children, key=lambda c: c.sent - c.answered)
+        if child.sent - child.answered >= BACKLOG and len(self.children) < self.workers:
+            self.start()
+            child = self.children[-1]
+        if not child.send(message):
             self.finish()  # raises with the child's own error
 
     def chart(self, key, chart: Chart) -> None:
@@ -79,31 +132,20 @@ class Painter:
         self._send(("vector", str(path), (meta, *points, axis)))
 
     def finish(self) -> dict:
-        if self.proc is None:
-            return {}
-        try:
-            self.proc.stdin.close()  # flushes what is buffered: fails when the child is gone
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        self.reader.join()
-        code = self.proc.wait()
-        if code != 0 or self.error:
-            raise ResultsError(f"the drawing process failed ({_exit(code)}): {self.error or self._log()}")
+        errors = []
+        for child in self.children:
+            try:
+                child.finish()
+            except ResultsError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
         return self.pngs
 
-    def _log(self) -> str:
-        if self.stderr.closed:
-            return "no output"
-        self.stderr.seek(0)
-        log = self.stderr.read().decode("utf-8", "replace").strip()
-        self.stderr.close()
-        return log[-2000:] or "no output"
-
     def close(self) -> None:
-        """Stop the child whatever happened (the caller's error is the one to report)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """Stop the children whatever happened (the caller's error is the one to report)."""
+        for child in self.children:
+            child.kill()
 
     def __enter__(self):
         return self
