@@ -76,6 +76,8 @@ def _layout(c: Contents) -> list[str]:
         f"  csv/vectors.csv            {c.vectors} vectors: count,mean,stddev,min,max,first/last time",
         f"  csv/vectors/               {c.resampled} resampled vectors (time,value; empty value = nothing recorded yet)",
         "  csv/vectors-resampled.csv  the same in one file, long format: run,module,name,time,value",
+        *(["  csv/study.csv              the study: per config, variable combination and result n, mean, "
+           "stddev, ci95_low, ci95_high (Student's t over the repetitions)"] if c.study else []),
         f"  graphs/                    {graphs}",
         "  simrun/simrun-stats.csv    simulation run figures from the Cmdenv log, the simulator's resources,",
         "                             post-processing time and memory",
