@@ -196,6 +196,7 @@ def test_aloha_4x_experiment_reads_as_a_study(tmp_path):
         assert (runs_csv[rid]["numHosts"], runs_csv[rid]["mean"], runs_csv[rid]["repetition"]) == \
             (v["numHosts"], v["mean"], r["attrs"]["repetition"])
         assert f"{rid}\n" in info and f"itervars numHosts={v['numHosts']}, mean={v['mean']}" in info
+    assert "csv/study.csv" in info and "csv/runs.csv" in info
 
 
 def test_omnetpp61_experiment_with_itervar_lines(tmp_path):
