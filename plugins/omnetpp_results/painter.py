@@ -32,7 +32,7 @@ PASSED_ON = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "MPLCONFIGDIR", "XDG_CA
 #: drawing processes at most: one per core (each costs a matplotlib import and ~80 MB)
 MAX_PAINTERS = max(1, min(os.cpu_count() or 1, 4))
 #: charts waiting in every drawing process before another one is started
-BACKLOG = 6
+BACKLOG = 12
 
 
 class _Child:
@@ -102,8 +102,9 @@ class _Child:
 class Painter:
     """Submit charts and per-vector graphs as they become ready; finish() waits for all of them
     and returns the charts' PNGs by key (per-vector graphs are written to their paths). The work
-    goes to the least busy of up to MAX_PAINTERS drawing processes, another one started while
-    every one has BACKLOG charts waiting."""
+    goes to the least busy of up to MAX_PAINTERS drawing processes, another one started when
+    every one is drawing and has BACKLOG charts waiting (a small report needs only one: each
+    process costs a matplotlib import)."""
 
     def __init__(self, workers: int = MAX_PAINTERS):
         self.workers = max(1, workers)
@@ -118,7 +119,8 @@ class Painter:
         if not self.children:
             self.start()
         child = min(self.children, key=lambda c: c.sent - c.answered)
-        if child.sent - child.answered >= BACKLOG and len(self.children) < self.workers:
+        if child.sent - child.answered >= BACKLOG and len(self.children) < self.workers \
+                and all(c.answered for c in self.children):  # drawing already, and still behind
             self.start()
             child = self.children[-1]
         if not child.send(message):
