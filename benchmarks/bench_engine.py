@@ -9,6 +9,10 @@ into the repo.
   - a generated ~1 GB .vec with its .vci: <= 6 s (and without the .vci, for scale)
   - per-vector graphs (graphs "vector") on the real run: <= 0.064 s per vector (the difference to
     the same export with graphs "none", divided by the number of PNGs)
+  - a generated INET-like run, 1,700 vectors of 190 result names: <= 3 s
+  - a generated 200 MB .sca of 3.8 M scalars: <= 5 s, <= 256 MB
+  - a generated study, 1,000 runs (10 combinations x 100 repetitions, 5,000 varying results each):
+    < 60 s, report.html < 20 MB (issue 20)
 
     .venv/bin/python benchmarks/bench_engine.py [--size BYTES] [--skip-large] [--repeat N]
 """
@@ -56,6 +60,7 @@ with tempfile.TemporaryDirectory(dir=tmp) as td:
     t1 = time.perf_counter()
     s = stats(td + "/parsed", td + "/out", graphs=graphs)
     t2 = time.perf_counter()
+    s_report_mb = __import__("os").path.getsize(td + "/out/report.html") / 1e6
     a = write_archive(td + "/out", td + "/results.zip")
     t3 = time.perf_counter()
 done.set()
@@ -65,6 +70,7 @@ print(json.dumps({"parse": t1 - t0, "stats": t2 - t1 - s.report_seconds, "report
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "draw_rss_mb": draw_peak_kb[0] / 1024,
                   "zip_mb": a.size / 1e6, "vectors": p.vectors, "samples": p.samples,
+                  "report_mb": s_report_mb,
                   "index": next((f.index for f in p.files if f.index), None)}))
 """
 
@@ -107,7 +113,7 @@ def main() -> int:
     args = ap.parse_args()
     sys.path.insert(0, str(REPO / "plugins"))
     from omnetpp_results import fastparse
-    from omnetpp_results.generate import generate
+    from omnetpp_results.generate import generate, generate_sca, generate_study
 
     tmp = Path(tempfile.mkdtemp(prefix="simpost-bench-", dir=os.environ.get("BENCH_TMP")))
     rows: list = []
@@ -129,6 +135,22 @@ def main() -> int:
                          "ok": "yes" if per <= 0.064 else "NO"})
         else:
             print(f"(missing {LARGE}; real-file rows skipped)")
+        inet = tmp / "inet"
+        generate(inet, vectors=1700, names=190, target_bytes=30e6, seed=3)
+        rows.append(row("generated 1,700 vectors, 190 names", best(inet, tmp, args.repeat), 3.0))
+        shutil.rmtree(inet)
+        sca = tmp / "sca"
+        info = generate_sca(sca, scalars=3_800_000)
+        m = best(sca, tmp, 1)
+        rows.append(row(f"generated .sca {info['bytes'] / 1e6:.0f} MB, 3.8 M scalars", m, 5.0, 256))
+        shutil.rmtree(sca)
+        study = tmp / "study"
+        info = generate_study(study, hosts=(10, 20), means=(1, 2, 3, 4, 5), repetitions=100, modules=50, names=100)
+        m = best(study, tmp, 1)
+        print(f"  study: {info['runs']} runs, report.html {m['report_mb']:.1f} MB (goal < 20)", flush=True)
+        rows.append({**row(f"study {info['runs']} runs, {info['varying']} varying results", m, 60.0),
+                     "ok": "yes" if m["total"] < 60 and m["report_mb"] < 20 else "NO"})
+        shutil.rmtree(study)
         small = tmp / "small"
         generate(small, vectors=2000, target_bytes=1.3e6, seed=5)
         rows.append(row("generated 2000 vectors, 1.3 MB", best(small, tmp, args.repeat), 2.0))

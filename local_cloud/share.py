@@ -3,9 +3,11 @@
 The report is the archive's top-level `report.html`, streamed out of the stored zip (never
 unpacked to disk) by a fixed URL, `/f/<id>/report.html`: no other member can be asked for. It is
 shown in an iframe with the `sandbox` attribute and is itself served with a CSP that sandboxes
-it again (for when it is opened on its own), allows no script, no request to any origin (only
+it again (for when it is opened on its own), allows one script only, the report's chart script
+(uPlot and its set-up, the same in every report, by its hash), no request to any origin (only
 inline styles and data: images and fonts), no form, and lets only our own page frame it. The
-outer page's CSP forbids the frame to navigate anywhere but here.
+sandbox allows scripts but not the same origin, so that script cannot reach this page, its
+cookies or the network. The outer page's CSP forbids the frame to navigate anywhere but here.
 """
 from __future__ import annotations
 
@@ -61,8 +63,11 @@ PAGE_HEADERS = {
     "cache-control": "private, no-cache",
     "vary": "Accept",
 }
+#: sha256 of the report's one inline script (omnetpp_results.report.SCRIPT_SHA256; a test keeps them equal)
+REPORT_SCRIPT_SHA256 = "RaWaTR1UFA80mJtNlK3CnBIVgr4UIWz2USr/GPrxxWU="
 REPORT_HEADERS = {
-    "content-security-policy": ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "content-security-policy": ("sandbox allow-scripts; default-src 'none'; "
+                                f"script-src 'sha256-{REPORT_SCRIPT_SHA256}'; style-src 'unsafe-inline'; img-src data:; "
                                 "font-src data:; media-src data:; base-uri 'none'; form-action 'none'; "
                                 "frame-ancestors 'self'"),
     "referrer-policy": "no-referrer",
@@ -151,7 +156,7 @@ def page(row: FileRow, report: Report | None, now: float | None = None) -> str:
     if report:
         body = (f'<p class="caption">The report from the archive ({REPORT}, {_short(report.size)}) &middot; '
                 f'<a href="{fid}/{REPORT}" target="_blank" rel="noopener noreferrer">open it on its own</a></p>'
-                f'<iframe src="{fid}/{REPORT}" sandbox="" referrerpolicy="no-referrer" '
+                f'<iframe src="{fid}/{REPORT}" sandbox="allow-scripts" referrerpolicy="no-referrer" '
                 f'title="Report of {esc(title)}"></iframe>')
     else:
         body = ('<p class="note">This archive has no <code>report.html</code> to show (it may be older than '

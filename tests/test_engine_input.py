@@ -86,7 +86,8 @@ def test_vec_cut_mid_line_keeps_what_is_complete(shared_results, tmp_path, with_
     s = parse(d, tmp_path / "p", progress=told.append)
     partial = len(data) - data.rindex(b"\n") - 1
     assert [p.as_dict() for p in s["problems"]] == [{"path": str(vec), "line": data.count(b"\n") + 1,
-                              "message": s["problems"][0]["message"], "bytes_ignored": partial, "skipped": False}]
+                              "message": s["problems"][0]["message"], "bytes_ignored": partial, "skipped": False,
+                              "action": ""}]
     assert "ends in the middle of a line" in s["problems"][0]["message"]
     assert any("Net10-#0.vec" in t and f"{partial} bytes ignored" in t for t in told)
     assert s["samples"] == complete_data_lines(data) and s["scalars"] == 384
@@ -131,7 +132,7 @@ def test_corrupt_vec_other_files_still_exported(shared_results, tmp_path):
     vec.write_bytes(b"\n".join(lines))
     s = parse(d, tmp_path / "p")
     assert [p.as_dict() for p in s["problems"]] == [{"path": str(vec), "line": i + 1, "message": "data line for undeclared vector id 77",
-                              "bytes_ignored": vec.stat().st_size, "skipped": True}]
+                              "bytes_ignored": vec.stat().st_size, "skipped": True, "action": ""}]
     assert s["vectors"] == 0 and s["samples"] == 0 and s["scalars"] == 384
     assert [f["path"] for f in s["files"]] == [str(d / "Net10-#0.sca")]
     stats(tmp_path / "p", tmp_path / "o", graphs=False)
@@ -511,6 +512,39 @@ def test_damaged_files_never_give_a_traceback(shared_results, tmp_path, src):
             (d / name).write_bytes(bytes(b))
         try:
             s = parse(d, tmp_path / f"p{i}")
-            assert all(set(p.as_dict()) == {"path", "line", "message", "bytes_ignored", "skipped"} for p in s["problems"])
+            assert all(set(p.as_dict()) == {"path", "line", "message", "bytes_ignored", "skipped", "action"}
+                       for p in s["problems"])
         except ResultsError as e:
             assert e.path is not None
+
+
+def _vectors(parsed: Path) -> dict:
+    return {(v["module"], v["name"]): (v["count"], v["mean"], v["last_time"]) for v in Parsed(parsed).vectors}
+
+
+def test_an_index_of_only_the_vectors_with_data_is_used(tmp_path):
+    """OMNeT++ 6 writes no .vci entry for a declared vector that recorded nothing: a .vec declaring
+    477 vectors, 59 with data, beside a .vci of those 59, is read through the index, with the same
+    result as a scan; an index that leaves out a vector with data is not used."""
+    from omnetpp_results.generate import generate
+    g = generate(tmp_path / "src", vectors=477, with_data=59, index_empty=False, target_bytes=400_000)
+    vci = tmp_path / "src" / "results" / "Synthetic-#0.vci"
+    text = vci.read_text()
+    assert text.count("\nvector ") == 59 and g["vectors"] - g["empty_vectors"] == 59
+    s = parse(tmp_path / "src", tmp_path / "p")
+    assert [f["index"] for f in s["files"] if f["path"].endswith(".vec")] == ["used"]
+    assert s["problems"] == []
+    indexed = _vectors(tmp_path / "p")
+    assert len(indexed) == 477 and sum(1 for c, _, _ in indexed.values() if c) == 59
+    vci.rename(tmp_path / "aside.vci")
+    parse(tmp_path / "src", tmp_path / "scanned")
+    assert _vectors(tmp_path / "scanned") == indexed
+    # the index leaves out a vector that has data: its data is outside every block, so it is scanned
+    lines = text.splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("vector "))
+    after = next(i for i in range(first + 1, len(lines)) if lines[i].startswith("vector "))
+    kept = lines[:first] + lines[after:]  # its declaration, attrs and blocks
+    vci.write_text("".join(kept))
+    s = parse(tmp_path / "src", tmp_path / "p2")
+    assert [f["index"] for f in s["files"] if f["path"].endswith(".vec")][0].startswith("ignored: ")
+    assert _vectors(tmp_path / "p2") == indexed

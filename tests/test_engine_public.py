@@ -124,3 +124,23 @@ def test_public_set_equals_reference(name, tmp_path, index_report):
             assert f["index"] == "used", (vci, f["index"])
         else:
             assert f["index"].startswith("ignored: ") and len(f["index"]) > len("ignored: ")
+
+
+@pytest.mark.parametrize("graphs", ["statistic", "vector"])
+@pytest.mark.parametrize("name", SETS)
+def test_public_set_exports(name, graphs, tmp_path):
+    """Every real set gives a whole archive: every result in csv/, a report, and a PNG for every
+    chart (or per vector) except those the report names as Problems."""
+    from omnetpp_results import stats
+    parse(PUBLIC / name, tmp_path / "p")
+    s = stats(tmp_path / "p", tmp_path / "out", graphs=graphs)
+    out = tmp_path / "out"
+    for f in ("report.html", "report.pdf", "INFO.txt", "csv/runs.csv", "csv/scalars.csv", "csv/vectors.csv"):
+        assert (out / f).is_file(), f
+    undrawn = [p for p in s.problems if p.action]
+    pngs = list((out / "graphs").glob("*.png")) if (out / "graphs").is_dir() else []
+    assert len(pngs) == s.graphs
+    if graphs == "vector":
+        assert s.graphs + len([p for p in undrawn if p.path.startswith("graphs/")]) == s.resampled
+    else:
+        assert s.graphs == s.charts - len([p for p in undrawn if p.action == "chart left out"])

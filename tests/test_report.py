@@ -40,7 +40,8 @@ class Page(HTMLParser):
         super().__init__()
         self.tables: dict = defaultdict(dict)
         self.facts: list[dict] = []
-        self.figures: list[str] = []
+        self.figures: list[str] = []  # the charts per result name (vectors, histograms)
+        self.study_figures: list[str] = []  # the study's charts
         self.images: list[str] = []
         self.scripts = 0
         self.sections: dict[str, str] = {}
@@ -68,7 +69,7 @@ class Page(HTMLParser):
         if tag in ("th", "td"):
             self._text = ""
         if tag == "figure":
-            self.figures.append(a["data-name"])
+            (self.study_figures if self._section == "study" else self.figures).append(a["data-name"])
         if tag == "img":
             self.images.append(a["src"])
 
@@ -147,11 +148,11 @@ def test_report_holds_a_chart_per_result_name_and_the_figures_of_csv(shared_resu
     for h in hists:
         hist_counts[h["name"]] += num(h["count"])
     want = {v["name"] for v in vectors if v["count"] != "0"} | {n for n, c in hist_counts.items() if c > 0}
-    assert sorted(page.figures) == sorted(want) and s.charts == len(want)
-    assert len(page.images) == len(want) and all(i.startswith("data:image/png;base64,") for i in page.images)
+    assert sorted(page.figures) == sorted(want) and s.charts == len(want) + len(page.study_figures)
+    assert len(page.images) == s.charts and all(i.startswith("data:image/png;base64,") for i in page.images)
     pngs = sorted(base64.b64decode(i.split(",", 1)[1]) for i in page.images)
     assert pngs == sorted(p.read_bytes() for p in (out / "graphs").glob("*.png"))  # graphs/ = the charts
-    labels = {r.run_id: f"{r.attrs['configname']}-{r.attrs['runnumber']}" for r in _runs(tmp_path)}
+    labels = {r.run_id: run_label(r) for r in _runs(tmp_path)}
     several = len(labels) > 1
     # vectors: modules with data, samples, count-weighted mean, extremes and where they are
     by_name = grouped(vectors)
@@ -198,7 +199,15 @@ def test_report_holds_a_chart_per_result_name_and_the_figures_of_csv(shared_resu
         if r["ev_per_sec"] not in ("", "not in log"):
             assert card["Speed"].split(" events/s")[0] == display.scaled(float(r["ev_per_sec"]))
         assert card["Simulator peak RAM"].startswith(f"{int(r['peak_sim_ram_bytes']) / 2**20:.1f} MiB")
-    assert page.scripts == 0
+    assert page.scripts == 1  # the one chart script (uPlot and charts.js), nothing per report
+
+
+def run_label(run) -> str:
+    """How the report names a run: by its itervar lines and repetition, else config-runnumber."""
+    if run.itervars:  # in the order of the iterationvars attribute ("$numHosts=10, $iaMean=1")
+        order = re.findall(r"\$(\w+)=", run.attrs["iterationvars"])
+        return ", ".join(f"{k}={run.itervars[k]}" for k in order) + f", #{run.attrs['repetition']}"
+    return f"{run.attrs['configname']}-{run.attrs['runnumber']}"
 
 
 def _runs(tmp_path: Path):
@@ -271,10 +280,13 @@ def test_names_from_result_files_are_shown_as_text(tmp_path, chromium):
     module = _write_hostile_run(tmp_path / "run")
     _, s, out = export(tmp_path / "run", tmp_path)
     html = (out / "report.html").read_text()
-    assert "<script>" not in html and "<img src=x" not in html and "<b>" not in html
+    from omnetpp_results.report import SCRIPT
+    assert html.count("<script>") == 1 and f"<script>{SCRIPT}</script>" in html  # only the chart script
+    assert "<img src=x" not in html and "<b>" not in html
     seen = open_offline(chromium, out / "report.html", tmp_path / "hostile.png")
     page = seen["page"]
-    assert seen["dialogs"] == [] and seen["errors"] == [] and page.locator("script").count() == 0
+    assert seen["dialogs"] == [] and seen["errors"] == [] and page.locator("script").count() == 1
+    assert page.locator("figure.live").count() == 1  # its chart is live, names and all
     assert page.get_by_text(module, exact=True).count() >= 2  # vector table and scalar table
     assert page.get_by_text("<img src=x onerror=alert(2)>", exact=True).count() == 1
     assert page.locator("img:not([src^='data:image/png'])").count() == 0
@@ -336,19 +348,15 @@ def test_ops_preset_shows_human_names_layers_and_units(tmp_path):
 
 # ----------------------------------------------------------------------------- pdf
 def pdf_text(path: Path) -> str:
-    """The text shown by report.pdf's pages (its content streams, inflated)."""
-    data = path.read_bytes()
-    out = []
-    for m in re.finditer(rb"<< /Length (\d+) /Filter /FlateDecode >>\nstream\n", data):
-        body = data[m.end():m.end() + int(m.group(1))]
-        out += [t.decode("cp1252") for t in re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", zlib.decompress(body))]
-    return "\n".join(out)
+    """The text report.pdf's pages show, as a PDF reader extracts it (pypdf)."""
+    from pypdf import PdfReader
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
 
 
 def test_pdf_holds_the_tables_and_every_chart(shared_results, tmp_path):
     _, s, out = export(shared_results / "aloha-PureAloha1", tmp_path)
     data = (out / "report.pdf").read_bytes()
-    assert data.startswith(b"%PDF-1.4") and data.rstrip().endswith(b"%%EOF")
+    assert data.startswith(b"%PDF-1.") and data.rstrip().endswith(b"%%EOF")
     # the cross-reference table points at every object
     xref = int(re.search(rb"startxref\n(\d+)", data).group(1))
     offsets = [int(o) for o in re.findall(rb"(\d{10}) 00000 n", data[xref:])]
@@ -358,6 +366,23 @@ def test_pdf_holds_the_tables_and_every_chart(shared_results, tmp_path):
     for name in ("radioState:vector", "serverChannelState:vector", "collisionLength:histogram", "duration"):
         assert name in text
     assert len(re.findall(rb"/Subtype /Image", data)) == s.charts == 4
+
+
+def test_pdf_prints_characters_outside_windows_1252(tmp_path):
+    """A Greek module name and unit (and accents) print in report.pdf as report.html shows them:
+    the PDF embeds a subset of DejaVu (fpdf2), not the 14 standard fonts' Windows-1252."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "greek.sca").write_text(
+        "version 3\nrun r1\nattr configname Ελληνικά\nattr runnumber 0\n\n"
+        'scalar Net.κόμβος[0] "ρυθμός" 42\nattr unit Ω\n'
+        "scalar Net.café δt 1.5\nattr unit µs\n\n", encoding="utf-8")
+    _, s, out = export(src, tmp_path)
+    text = pdf_text(out / "report.pdf")
+    for word in ("Ελληνικά", "ρυθμός", "Net.κόμβος[0]", "Ω", "µs", "Net.café"):
+        assert word in text, word
+    data = (out / "report.pdf").read_bytes()
+    assert b"/FontFile2" in data and b"DejaVu" in data  # embedded TrueType subsets
 
 
 # ----------------------------------------------------------------------------- resources

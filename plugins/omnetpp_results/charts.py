@@ -107,8 +107,8 @@ class Line:
     label: str
     x: np.ndarray
     y: np.ndarray
-    style: str  # default | steps-post | steps-pre | points
-    low: np.ndarray | None = None  # per-step min and max, when reduced to steps
+    style: str  # default | steps-post | steps-pre | points | errorbar | bar (study charts)
+    low: np.ndarray | None = None  # per-step min and max, when reduced to steps; study: the 95% interval
     high: np.ndarray | None = None
 
 
@@ -131,7 +131,7 @@ class Bars:
 
 @dataclass
 class Chart:
-    kind: str  # vector | histogram
+    kind: str  # vector | histogram | study
     info: NameInfo
     modules: int
     note: str
@@ -140,6 +140,31 @@ class Chart:
     bars: list[Bars] = field(default_factory=list)
     enum: dict | None = None  # value -> state name, for the y axis
     stem: str = ""  # graphs/<stem>.png and the report's anchor
+    problem: str = ""  # why (part of) it was not drawn; the report shows it where the chart would be
+    xlabel: str = ""  # study charts: the iteration variable on the x axis
+    categories: list[str] | None = None  # study bar charts: the variable combinations
+
+    def series(self) -> dict:
+        """The drawn numbers as JSON-able lists (NaN as None; 9 significant digits): what the
+        page's interactive chart shows and what a reader of report.html can check."""
+        def nums(a) -> list:
+            return [None if not math.isfinite(v) else float(f"{v:.9g}") for v in np.asarray(a, float).tolist()]
+        out: dict = {"kind": self.kind, "xlabel": self.xlabel, "ylabel": self.info.axis()}
+        if self.categories is not None:
+            out["categories"] = self.categories
+        out["lines"] = [{"label": ln.label, "style": ln.style, "x": nums(ln.x), "y": nums(ln.y),
+                         **({"low": nums(ln.low), "high": nums(ln.high)} if ln.low is not None else {})}
+                        for ln in self.lines]
+        if self.band is not None:
+            b = self.band
+            out["band"] = {k: nums(getattr(b, k)) for k in ("x", "min", "median", "max", "mean")}
+        if self.bars:
+            out["bars"] = [{"label": b.label, "edges": nums(b.edges), "counts": nums(b.counts)} for b in self.bars]
+        return out
+
+    def empty(self) -> bool:
+        """Nothing left to draw (every item of the name was unusable)."""
+        return not (self.lines or self.band is not None or self.bars)
 
 
 # ------------------------------------------------------------------------------- vectors
@@ -277,18 +302,22 @@ def histogram_charts(statistics: Gathered, table: Table, labels: dict, sel: Sele
 
 
 def _histogram_chart(group: NameGroup, items, labels: dict, sel: Selection) -> Chart | None:
-    bars, under, over = [], 0.0, 0.0
+    bars, bad, under, over = [], {}, 0.0, 0.0
     for s in items:
         edges = np.array([num(e) for e, _ in s["bins"]])
         counts = np.array([num(c) for _, c in s["bins"]])
         first = 1 if edges[0] == -math.inf else 0  # the underflow bin, from -inf
-        if counts.size - first < 2 or not np.nansum(counts) > 0:
+        if not np.nansum(counts) > 0:
+            continue  # never collected a value: nothing to draw, as a vector without data
+        if (why := _unusable(edges[first:], counts[first:-1])):
+            bad[where(s, labels)] = why
             continue
         under += counts[:first].sum()
         over += counts[-1]  # the last bin runs to +inf
         bars.append(Bars(where(s, labels), edges[first:], counts[first:-1]))
+    problem = _left_out(bad, bool(bars))
     if not bars:
-        return None
+        return Chart("histogram", group.info(sel), 0, "", problem=problem) if bad else None
     n = len(bars)
     note = f"module {bars[0].label}" if n == 1 else f"{n} modules" + (
         "" if n <= MAX_LINES else ", counts summed")
@@ -297,7 +326,35 @@ def _histogram_chart(group: NameGroup, items, labels: dict, sel: Selection) -> C
         note += how
     if under or over:
         note += f"; outside the bins: {under:g} below, {over:g} above"
-    return Chart("histogram", group.info(sel), n, note, bars=bars)
+    return Chart("histogram", group.info(sel), n, note, bars=bars, problem=problem)
+
+
+def _unusable(edges: np.ndarray, counts: np.ndarray) -> str:
+    """Why a histogram's bins cannot be drawn, or "" (OMNeT++ 4.6 wrote NaN edges for a histogram
+    whose range was never set, inf ones for a value of inf)."""
+    if edges.size < 2:
+        return "it has no bins between its underflow and overflow (all values outside)"
+    if not np.isfinite(edges).all():
+        return "its bin edges are not finite numbers (" + \
+            ("NaN" if np.isnan(edges).any() else "infinite") + ")"
+    if (np.diff(edges) < 0).any():
+        return "its bin edges decrease"
+    if edges[-1] == edges[0]:
+        return "all its bins have zero width (one value)"
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        return "its bin counts are not all non-negative numbers"
+    return ""
+
+
+def _left_out(bad: dict, some_drawn: bool) -> str:
+    """One sentence naming the modules whose histogram could not be drawn and why."""
+    if not bad:
+        return ""
+    whos = list(bad)
+    shown = ", ".join(whos[:3]) + (f" and {len(whos) - 3} more" if len(whos) > 3 else "")
+    reason = bad[whos[0]]
+    what = "left out of the chart" if some_drawn else "not drawn"
+    return f"the histogram of {shown} {what}: {reason}; its numbers are in csv/histograms.csv"
 
 
 def _summed(bars: list[Bars]) -> tuple[list[Bars], str]:

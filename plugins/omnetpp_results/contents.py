@@ -7,6 +7,7 @@ from .charts import Chart
 from .parsing import Problem
 from .resources import Resources
 from .runfigures import RunFigures
+from .study.compute import Study
 from .tables import NameRow
 
 GRAPHS = ("statistic", "vector", "none")
@@ -41,6 +42,8 @@ class Contents:
     vector_rows: list[NameRow] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
     graph_files: int = 0  # PNGs under graphs/
+    study: Study | None = None  # when a config's runs differ in their iteration variables
+    study_uncharted: list = field(default_factory=list)  # (ConfigStudy, Result) listed, not charted
 
     def title(self) -> str:
         """The run(s) in a few words: config and network of the first run, and how many runs."""

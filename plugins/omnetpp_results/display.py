@@ -2,21 +2,14 @@
 from __future__ import annotations
 
 import math
-import re
 
 from .contents import Contents
 from .runfigures import RunFigures
-from .textfmt import fmt
+from .study.itervars import repetition, variables
+from .textfmt import fmt, plain  # noqa: F401 - plain: the report's and INFO.txt's
 
 NONE = "–"
 MIB = 1 << 20
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-
-
-def plain(s) -> str:
-    """Text from result files shown as data: one line, control characters (a line break in a
-    quoted module name, a NUL in an attribute) written as \\xHH escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(s))
 
 
 def number(x) -> str:
@@ -88,7 +81,8 @@ def run_facts(contents: Contents, run) -> list[tuple[str, str]]:
         ("Run id", run.run_id),
         ("Config", f"{a.get('configname', NONE)}, run #{a.get('runnumber', NONE)}"),
         ("Network", a.get("network", NONE)),
-        ("Iteration variables", ", ".join(f"{k}={v}" for k, v in run.itervars.items()) or "none"),
+        ("Iteration variables", ", ".join(f"{k}={v}" for k, v in variables(run).items()) or "none"),
+        ("Repetition", repetition(run)),
         ("Started", a.get("datetime", NONE)),
     ]
     facts += cmdenv_facts(f, limit)

@@ -23,12 +23,18 @@ class ResultsError(Exception):
 class Problem(Record):
     """Something a reader skipped or distrusted in one file, which did not stop the run. skipped:
     the whole file was left out as corrupt; otherwise everything else in it was read
-    (bytes_ignored says how much was not)."""
+    (bytes_ignored says how much was not). action: what was done instead, when it is neither
+    (a chart that could not be drawn: its numbers are still in csv/)."""
     path: str
     line: int | None
     message: str
     bytes_ignored: int = 0
     skipped: bool = False
+    action: str = ""
+
+    def done(self) -> str:
+        """What was done about it, in a few words (the report's last column)."""
+        return self.action or ("skipped as corrupt" if self.skipped else "read, damaged parts left out")
 
     @classmethod
     def from_error(cls, e: ResultsError, path, size: int) -> "Problem":
@@ -36,5 +42,5 @@ class Problem(Record):
 
     def describe(self) -> str:
         where = self.path + (f":{self.line}" if self.line is not None else "")
-        what = "file skipped" if self.skipped else f"{self.bytes_ignored} bytes ignored"
+        what = self.action or ("file skipped" if self.skipped else f"{self.bytes_ignored} bytes ignored")
         return f"{where}: {self.message} ({what})"

@@ -21,7 +21,7 @@ from .contents import GRAPHS, Contents
 from .errors import ResultsError
 from .info import write_info
 from .gather import Gathered, gather
-from .naming import Stems, run_labels, vector_stem
+from .naming import Stems, run_labels, run_stems, vector_stem
 from .painter import Painter
 from .parsing import Problem, peak_rss_mb
 from .record import Record
@@ -31,6 +31,9 @@ from .resources import Resources, from_param
 from .runfigures import RunFigures, run_figures, write_simrun_csv
 from .selection import Selection
 from .store import Parsed
+from .study.charts import StudyCharts, study_charts
+from .study.compute import Study
+from .study.itervars import write_runs_csv
 from .tables import SCALAR, STATISTIC, VECTOR
 from .textfmt import fmt
 
@@ -68,9 +71,10 @@ class _Selected:
     sel: Selection
     parsed: Parsed
     doc: dict
-    labels: dict
+    labels: dict  # run id -> name in charts and tables (by its iteration variables)
     keep: Callable[[dict], bool]
     vectors: Gathered
+    stems: dict = field(default_factory=dict)  # run id -> name in file names
 
 
 def stats(parsed_dir, out_dir, *, precision=100.0, statistics="all", graphs="statistic",
@@ -115,7 +119,7 @@ def _select(parsed_dir: Path, sel: Selection) -> _Selected:
     def keep(item: dict) -> bool:
         return sel(runs_by_id.get(item["run"]), item["module"], item["name"])
     return _Selected(parsed_dir, sel, parsed, parsed.meta, labels, keep,
-                     gather(parsed.vectors, VECTOR, keep, labels, keep_undrawn=True))
+                     gather(parsed.vectors, VECTOR, keep, labels, keep_undrawn=True), run_stems(parsed.runs))
 
 
 def _last_times(src: _Selected):
@@ -135,10 +139,13 @@ def _export(src: _Selected, out: Path, precision: float, graphs: str, param: Res
         vpass = _VectorPass(src, precision, out, graphs == "vector", painter, progress)
         if vpass.names:
             painter.start()  # its imports run while the tables are written
-        scalars, statistics, nbins = _write_tables(src, out)
+        study = Study(src.parsed.runs)
+        scalars, statistics, nbins = _write_tables(src, out, study)
+        studied = _study(study, out, painter)
         hist = charts_.histogram_charts(statistics, src.parsed.statistics, src.labels, sel)
         for j, chart in enumerate(hist):
-            painter.chart(("h", j), chart)
+            if not chart.empty():
+                painter.chart(("h", j), chart)
         vpass.run()
         post_seconds = doc.get("parse_seconds", 0.0) + time.perf_counter() - t_start
         peak = max(doc.get("parse_peak_rss_mb", 0.0), peak_rss_mb())
@@ -147,7 +154,10 @@ def _export(src: _Selected, out: Path, precision: float, graphs: str, param: Res
         t_wait = time.perf_counter()
         pngs = painter.finish()
         waited = time.perf_counter() - t_wait
-    images = [pngs[i] for i in range(len(vpass.charts))] + [pngs[("h", j)] for j in range(len(hist))]
+    keys = [*range(len(vpass.charts)), *(("h", j) for j in range(len(hist))),
+            *(("s", j) for j in range(len(studied.charts)))]
+    images, drawing = _drawn(keys, vpass.charts + hist + studied.charts, pngs, painter.failed)
+    drawing += vpass.problems(painter.failed)
     return Contents(
         results_dir=doc.get("results_dir", ""), runconfig=doc.get("runconfig"), selection=sel.describe(),
         precision=precision, graphs=graphs, runs=src.parsed.runs, labels=src.labels,
@@ -156,23 +166,56 @@ def _export(src: _Selected, out: Path, precision: float, graphs: str, param: Res
         histogram_bins=nbins, vectors=src.vectors.count, resampled=vpass.resampled,
         empty_vectors=src.vectors.undrawn, empty_count=src.vectors.undrawn_count, figures=figures,
         resources=job, post_seconds=post_seconds, peak_mb=peak,
-        problems=[Problem.from_dict(p) for p in doc.get("problems", [])],
+        problems=[Problem.from_dict(p) for p in doc.get("problems", [])] + drawing,
         scalar_rows=scalars.rows(sel, with_samples=False), statistic_rows=statistics.rows(sel, with_samples=True),
-        vector_rows=src.vectors.rows(sel, with_samples=True), charts=vpass.charts + hist,
+        vector_rows=src.vectors.rows(sel, with_samples=True), charts=vpass.charts + hist + studied.charts,
+        study=study, study_uncharted=studied.uncharted,
         graph_files=vpass.graphs), images, waited
 
 
-def _write_tables(src: _Selected, out: Path) -> tuple[Gathered, Gathered, int]:
+def _drawn(keys: list, charts: list[charts_.Chart], pngs: dict, failed: dict) -> tuple[list, list[Problem]]:
+    """The charts' PNGs (None where none was drawn) and a Problem for every chart the report
+    shows without (part of) its drawing: its result named, its numbers still in csv/."""
+    images, problems = [], []
+    for key, chart in zip(keys, charts):
+        if key in failed:
+            chart.problem = "; ".join(filter(None, [chart.problem, f"the chart could not be drawn ({failed[key]}); "
+                                                    "its numbers are in csv/"]))
+        images.append(pngs.get(key))
+        if chart.problem:
+            action = "chart drawn without them" if key in pngs else "chart left out"
+            problems.append(Problem("report.html", None, f"{chart.kind} chart of {chart.info.name!r}: "
+                                    f"{chart.problem}", action=action))
+    return images, problems
+
+
+def _study(study: Study, out: Path, painter: Painter) -> StudyCharts:
+    """csv/study.csv and the study's charts (sent to the painter), when a config's runs differ
+    in their iteration variables."""
+    if not study:
+        return StudyCharts()
+    study.write_csv(out / "csv" / "study.csv")
+    studied = study_charts(study)
+    for j, chart in enumerate(studied.charts):
+        painter.chart(("s", j), chart)
+    return studied
+
+
+def _write_tables(src: _Selected, out: Path, study: Study) -> tuple[Gathered, Gathered, int]:
     """csv/scalars.csv, csv/statistics.csv, csv/histograms.csv and omnetpp.ini, each table read
     once; (scalars, statistics gathered by name, the number of histogram bins)."""
     if (src.parsed_dir / "omnetpp.ini").is_file():
         shutil.copyfile(src.parsed_dir / "omnetpp.ini", out / "omnetpp.ini")
+    write_runs_csv(out / "csv" / "runs.csv", src.parsed.runs)
     with open(out / "csv" / "scalars.csv", "w", newline="") as f:
         w = _writer(f)
         w.writerow(["run", "module", "name", "value"])
-        scalars = gather(src.parsed.scalars, SCALAR, src.keep, src.labels,
-                         lambda s: w.writerow([s["run"], s["module"], s["name"], s["value"]]))
-    statistics, nbins = _write_statistics(out / "csv", src)
+        def each(s: dict) -> None:
+            w.writerow([s["run"], s["module"], s["name"], s["value"]])
+            add(s)
+        add = study.scalar if study else _nothing
+        scalars = gather(src.parsed.scalars, SCALAR, src.keep, src.labels, each)
+    statistics, nbins = _write_statistics(out / "csv", src, study.statistic if study else _nothing)
     return scalars, statistics, nbins
 
 
@@ -198,7 +241,11 @@ def _writer(f):
     return csv.writer(f, lineterminator="\n")
 
 
-def _write_statistics(csv_dir: Path, src: _Selected) -> tuple[Gathered, int]:
+def _nothing(item: dict) -> None:
+    pass
+
+
+def _write_statistics(csv_dir: Path, src: _Selected, add: Callable[[dict], None]) -> tuple[Gathered, int]:
     """statistics.csv and histograms.csv; (the statistics gathered, the histogram bins written)."""
     nbins = 0
     with open(csv_dir / "statistics.csv", "w", newline="") as f, \
@@ -218,6 +265,7 @@ def _write_statistics(csv_dir: Path, src: _Selected) -> tuple[Gathered, int]:
                 upper = bins[i + 1][0] if i + 1 < len(bins) else "inf"
                 wh.writerow([s["run"], s["module"], s["name"], edge, upper, cnt])
             nbins += len(bins)
+            add(s)
         statistics = gather(src.parsed.statistics, STATISTIC, src.keep, src.labels, each)
     return statistics, nbins
 
@@ -251,6 +299,18 @@ class _VectorPass:
         self.graphs_dir = out / "graphs" if per_vector_graphs else None
         self.resampled = self.graphs = 0
 
+    def problems(self, failed: dict) -> list[Problem]:
+        """The per-vector graphs the drawing process could not draw (keyed by their path; the
+        stem names run, module and vector, and its CSV is written)."""
+        out = []
+        for path, why in failed.items():
+            if isinstance(path, str):
+                self.graphs -= 1
+                stem = Path(path).stem
+                out.append(Problem(f"graphs/{stem}.png", None, f"graph of vector {stem} not drawn: {why}",
+                                   action=f"graph left out, numbers in csv/vectors/{stem}.csv"))
+        return out
+
     def run(self) -> None:
         self._write_summaries()
         if self.graphs_dir is not None and self.names:
@@ -274,7 +334,7 @@ class _VectorPass:
                 self.painter.chart(len(self.charts) - 1, self.charts[-1])
 
     def _stem(self, vec: dict) -> str:
-        return self.renamed.get(vec["key"]) or vector_stem(vec, self.src.labels)
+        return self.renamed.get(vec["key"]) or vector_stem(vec, self.src.stems)
 
     def _write_summaries(self) -> None:
         """csv/vectors.csv in file order, which is also the order the vectors get their stems."""
@@ -288,7 +348,7 @@ class _VectorPass:
                     continue
                 file = ""
                 if v["count"]:
-                    wanted = vector_stem(v, self.src.labels)
+                    wanted = vector_stem(v, self.src.stems)
                     if (stem := stems(wanted)) != wanted:
                         self.renamed[v["key"]] = stem
                     file = f"vectors/{stem}.csv"

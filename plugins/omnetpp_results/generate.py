@@ -35,11 +35,11 @@ def _g(x) -> str:
     return "%.14g" % x
 
 
-def _modules(n_vectors: int) -> list[tuple[str, str]]:
+def _modules(n_vectors: int, names: list[str]) -> list[tuple[str, str]]:
     out = []
     i = 0
     while len(out) < n_vectors:
-        for name in NAMES:
+        for name in names:
             mod = f"{NETWORK}.rte[{i}].queue[0]" if name in ("busy:vector", "drop:vector", "qlen:vector",
                                                              "rxBytes:vector", "txBytes:vector") \
                 else f"{NETWORK}.rte[{i}].app"
@@ -65,8 +65,13 @@ def _header(run_id: str, sim_time: float, seed: int) -> str:
 
 
 def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
-             sim_time: float | None = None, seed: int = 1, progress=None) -> dict:
-    """Write results/Synthetic-#0.{vec,vci,sca}, omnetpp.ini and run0.stdout.log under out_dir."""
+             sim_time: float | None = None, seed: int = 1, progress=None, with_data: int | None = None,
+             index_empty: bool = True, names: int = len(NAMES)) -> dict:
+    """Write results/Synthetic-#0.{vec,vci,sca}, omnetpp.ini and run0.stdout.log under out_dir.
+    with_data: how many of the vectors record data, spread over them (default: all but two in
+    three drop:vector); index_empty=False: the .vci declares only the vectors with data, as
+    OMNeT++ 6 writes it. names: result names (past the routing sample's 8, `extraN:vector`
+    names of sample-hold vectors, as an INET run has hundreds)."""
     t_start = time.perf_counter()
     out = Path(out_dir)
     res = out / "results"
@@ -74,9 +79,10 @@ def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
     rng = np.random.default_rng(seed)
     random.seed(seed)
     vectors = max(1, int(vectors))
-    decl = _modules(vectors)
+    decl = _modules(vectors, NAMES[:names] + [f"extra{k}:vector" for k in range(max(0, names - len(NAMES)))])
     # ~1 in 6 vectors stays empty (declared, no data), like drop:vector in the real file
-    active = [i for i, (m, n) in enumerate(decl) if not (n == "drop:vector" and i % 3)]
+    active = [i for i, (m, n) in enumerate(decl) if not (n == "drop:vector" and i % 3)] if with_data is None \
+        else sorted({int(i) for i in np.linspace(0, vectors - 1, max(1, min(with_data, vectors)))})
     if not active:
         active = [0]
     line_bytes = 26.0
@@ -102,7 +108,7 @@ def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
         pos = len(header.encode())
         decl_text = []
         for vid, (mod, name) in enumerate(decl):
-            title, unit, interp = TITLES[name]
+            title, unit, interp = TITLES.get(name, (name.split(":")[0], "", "sample-hold"))
             d = [f"vector {vid} {mod} {name} ETV", f"attr interpolationmode {interp}",
                  "attr recordingmode vector", f"attr source {name.split(':')[0]}",
                  f'attr title "{title}, vector"']
@@ -159,11 +165,12 @@ def generate(out_dir, *, vectors: int = 24, target_bytes: float | None = None,
         i = 0
         while i < len(vci_decl):
             line = vci_decl[i]
-            f.write(line + "\n")
             vid = int(line.split()[1])
+            listed = index_empty or vid in by_vec
+            f.write(line + "\n" if listed else "")
             i += 1
             while i < len(vci_decl) and vci_decl[i].startswith("attr "):
-                f.write(vci_decl[i] + "\n")
+                f.write(vci_decl[i] + "\n" if listed else "")
                 i += 1
             for b in by_vec.get(vid, []):
                 f.write(b + "\n")
@@ -245,3 +252,88 @@ def _write_log(path: Path, run_id: str, sim_time: float, events: int, seed: int)
     L += ["", f"<!> Simulation time limit reached -- at t={_g(sim_time)}s, event #{events}", "",
           "Calling finish() at end of Run #0...", "", "End."]
     path.write_text("\n".join(L) + "\n")
+
+
+#: histograms of the edge-case set: name -> (module, count, bins as written); 4.x text
+EDGE_HISTOGRAMS = [
+    ("nanEdges:histogram", "Edge.host[0]", 3, [("-inf", 0), ("nan", 1), ("nan", 2), ("nan", 0)]),
+    ("nanEdges:histogram", "Edge.host[1]", 3, [("-inf", 0), ("0", 1), ("1", 2), ("2", 0)]),
+    ("infEdges:histogram", "Edge.host[0]", 3, [("-inf", 0), ("0", 1), ("inf", 2), ("inf", 0)]),
+    ("oneValue:histogram", "Edge.host[0]", 1, [("-inf", 0), ("5", 1), ("5", 0)]),
+    ("neverCollected:histogram", "Edge.host[0]", 0, [("-inf", 0), ("nan", 0), ("nan", 0)]),
+    ("fine:histogram", "Edge.host[0]", 6, [("-inf", 0), ("0", 1), ("1", 3), ("2", 2), ("3", 0)]),
+]
+
+
+def generate_edge_cases(out_dir, *, points: int = 1000) -> dict:
+    """A 4.x result set holding what a report cannot draw as usual, beside results it can: NaN and
+    infinite histogram bin edges, a histogram of one value, one that never collected a value, a
+    vector of a single sample, one of values near the largest double and one of `points` samples.
+    Writes results/Edge-0.sca and results/Edge-0.vec under out_dir."""
+    res = Path(out_dir) / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    run = "Edge-0-20090220-15:51:13-1"
+    header = [f"run {run}", "attr configname Edge", "attr network Edge", "attr runnumber 0", ""]
+    sca = ["version 2", *header, "scalar Edge.host[0] \tsent \t12", "scalar Edge.host[1] \tsent \t7"]
+    for name, module, count, bins in EDGE_HISTOGRAMS:
+        sca += [f"statistic {module} \t{name}", f"field count {count}"]
+        sca += [f"bin\t{edge}\t{c}" for edge, c in bins]
+    (res / "Edge-0.sca").write_text("\n".join(sca) + "\n\n")
+    vec = ["version 2", *header, "vector 0 Edge.host[0] single:vector TV", "vector 1 Edge.host[0] huge:vector TV",
+           "vector 2 Edge.host[0] many:vector ETV", "0\t5\t1"]
+    vec += [f"1\t{t}\t{v}" for t, v in ((0, "1.7e308"), (1, "-1.7e308"), (2, "1.7e308"))]
+    times = np.arange(points) * 0.001
+    vals = np.sin(times)
+    vec += [f"2\t{i}\t{t:.17g}\t{v:.17g}" for i, (t, v) in enumerate(zip(times.tolist(), vals.tolist()))]
+    (res / "Edge-0.vec").write_text("\n".join(vec) + "\n")
+    return {"out_dir": str(out_dir), "sca": str(res / "Edge-0.sca"), "vec": str(res / "Edge-0.vec")}
+
+
+def generate_study(out_dir, *, hosts=(10, 20), means=(1, 2, 3, 4, 5), repetitions: int = 3,
+                   modules: int = 5, names: int = 4, seed: int = 1) -> dict:
+    """A 6.x parameter study: one .sca per run (itervar lines numHosts and iaMean, `repeat`
+    repetitions), `modules` x `names` scalars per run whose values depend on the variables plus
+    noise (so every one of them varies), and one result the same in every run."""
+    res = Path(out_dir) / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    runs = 0
+    for h in hosts:
+        for m in means:
+            for rep in range(repetitions):
+                run = f"Study-{runs}-20261121-21:41:33-{runs}"
+                lines = ["version 3", f"run {run}", "attr configname Study", "attr network Net",
+                         f'attr iterationvars "$numHosts={h}, $iaMean={m}s"', f"attr repetition {rep}",
+                         f"attr runnumber {runs}", f"itervar iaMean {m}s", f"itervar numHosts {h}",
+                         f"config repeat {repetitions}", ""]
+                noise = rng.normal(0.0, 0.05, size=(modules, names))
+                for i in range(modules):
+                    lines += [f"scalar Net.host[{i}] r{k} {_g(h / m + k + noise[i, k])}" for k in range(names)]
+                lines.append("scalar Net fixed 42")
+                (res / f"Study-numHosts={h},iaMean={m}-#{rep}.sca").write_text("\n".join(lines) + "\n\n")
+                runs += 1
+    return {"out_dir": str(out_dir), "runs": runs, "varying": modules * names,
+            "combinations": len(hosts) * len(means)}
+
+
+def generate_sca(out_dir, *, scalars: int = 3_800_000, seed: int = 1) -> dict:
+    """One run's .sca with `scalars` scalars (about 53 bytes a line, 3.8 M make 200 MB): the size
+    a study's or a large network's scalar file reaches. Written in pieces, memory stays small."""
+    res = Path(out_dir) / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    path = res / "Scalars-#0.sca"
+    names = ["rxBytes:sum", "txBytes:sum", "drop:count", "queueLength:max", "endToEndDelay:mean",
+             "hopCount:mean", "busy:timeavg", "packets:count"]
+    with open(path, "w") as f:
+        f.write(_header(f"{CONFIG}-0-20261121-21:53:41-4242", 100.0, seed))
+        done = 0
+        while done < scalars:
+            n = min(200_000, scalars - done)
+            idx = np.arange(done, done + n)
+            vals = rng.random(n) * 1e6
+            f.write("".join(f"scalar {NETWORK}.rte[{i // 64}].mod[{i % 64 // 8}] {names[i % 8]} {v:.10g}\n"
+                            for i, v in zip(idx.tolist(), vals.tolist())))
+            done += n
+        f.write("\n")
+    return {"out_dir": str(out_dir), "sca": str(path), "bytes": path.stat().st_size, "scalars": scalars}

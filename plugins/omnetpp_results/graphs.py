@@ -54,7 +54,9 @@ def _finite(y: np.ndarray) -> np.ndarray:
 def draw_chart(ax, chart: Chart, fontsize: float = 9) -> None:
     """One chart of the report into an empty axes (PNG and PDF alike)."""
     info = chart.info
-    for i, line in enumerate(chart.lines):
+    if chart.kind == "study":
+        _draw_study(ax, chart, fontsize)
+    for i, line in enumerate(chart.lines if chart.kind != "study" else []):
         style = dict(linestyle="none", marker=".", markersize=2.5) if line.style == "points" \
             else dict(drawstyle=line.style, linewidth=0.9, marker="o" if line.x.size == 1 else "")
         if line.low is not None and len(chart.lines) == 1:
@@ -74,6 +76,9 @@ def draw_chart(ax, chart: Chart, fontsize: float = 9) -> None:
     if chart.kind == "histogram":
         ax.set_xlabel(text(info.axis()), fontsize=fontsize)
         ax.set_ylabel("count", fontsize=fontsize)
+    elif chart.kind == "study":
+        ax.set_xlabel(text(chart.xlabel), fontsize=fontsize)
+        ax.set_ylabel(text(_short(info.axis(), 50)), fontsize=fontsize)
     else:
         ax.set_xlabel("simulation time [s]", fontsize=fontsize)
         ax.set_ylabel(text(_short(info.axis(), 50)), fontsize=fontsize)
@@ -91,15 +96,33 @@ def draw_chart(ax, chart: Chart, fontsize: float = 9) -> None:
                 textcoords="offset points", fontsize=fontsize - 2, color="0.35", va="top")
 
 
+def _draw_study(ax, chart: Chart, fontsize: float) -> None:
+    """Means with their 95% intervals: lines over a numeric variable, or bars per combination."""
+    for i, line in enumerate(chart.lines):
+        y = _finite(line.y)
+        err = np.abs(np.vstack((y - _finite(line.low), _finite(line.high) - y)))
+        err = np.where(np.isfinite(err), err, 0.0)  # no interval (one repetition): no bar
+        if line.style == "bar":
+            ax.bar(line.x, y, yerr=err, color=BLUE, alpha=0.85, capsize=3, label=text(_short(line.label)))
+            ax.set_xticks(line.x, [text(_short(c, 30)) for c in chart.categories or []],
+                          rotation=20 if len(line.x) > 4 else 0, ha="right" if len(line.x) > 4 else "center")
+            continue
+        ax.errorbar(line.x, y, yerr=err, color=f"C{i % 10}", marker="o", markersize=3.5, linewidth=1.0,
+                    capsize=3, label=text(_short(line.label)))
+
+
 def reuse(ax) -> None:
     """Empty an axes for the next chart without clearing it: its ticks, the costly part of a
     matplotlib draw, are kept and only moved."""
-    from matplotlib.ticker import AutoLocator
+    from matplotlib.ticker import AutoLocator, FixedLocator
     for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts]:
         artist.remove()
+    ax.containers.clear()  # errorbar and bar groups of a study chart
     if ax.legend_ is not None:
         ax.legend_.remove()
     ax.yaxis.set_major_locator(AutoLocator())
+    if isinstance(ax.xaxis.get_major_locator(), FixedLocator):  # a study bar chart's categories
+        ax.xaxis.set_major_locator(AutoLocator())
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(_plain())
     ax.relim()

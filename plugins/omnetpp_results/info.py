@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import display
 from .contents import Contents
+from .study.itervars import repetition, variables
 
 EMPTY_LISTED = 200
 
@@ -33,10 +34,10 @@ def _runs(c: Contents) -> list[str]:
         a = r.attrs
         out.append(f"  {r.run_id}")
         out.append(f"    config {a.get('configname', '?')}, run #{a.get('runnumber', '?')}, "
-                   f"network {a.get('network', '?')}, repetition {a.get('repetition', '?')}, "
+                   f"network {a.get('network', '?')}, repetition {repetition(r)}, "
                    f"started {a.get('datetime', '?')}")
-        if r.itervars:
-            out.append("    itervars " + ", ".join(f"{k}={v}" for k, v in r.itervars.items()))
+        if (iv := variables(r)):
+            out.append("    itervars " + ", ".join(f"{k}={v}" for k, v in iv.items()))
         shown = set()
         for k, v in r.config:
             if k in ("sim-time-limit", "seed-set", "repeat") and k not in shown:
@@ -66,6 +67,8 @@ def _layout(c: Contents) -> list[str]:
         "  report.pdf                 the same for printing",
         "  omnetpp.ini                the simulation's configuration" if c.has_ini
         else "  (no omnetpp.ini was found in the results folder)",
+        f"  csv/runs.csv               {len(c.runs)} runs: run,configname,repetition and one column per "
+        "iteration variable (the other CSVs join to it by run)",
         f"  csv/scalars.csv            {c.scalars} scalars: run,module,name,value",
         f"  csv/statistics.csv         {c.statistics} statistics/histograms: count,mean,stddev,min,max,sum",
         f"  csv/histograms.csv         {c.histogram_bins} histogram bins: bin_lower,bin_upper,count "
@@ -73,6 +76,8 @@ def _layout(c: Contents) -> list[str]:
         f"  csv/vectors.csv            {c.vectors} vectors: count,mean,stddev,min,max,first/last time",
         f"  csv/vectors/               {c.resampled} resampled vectors (time,value; empty value = nothing recorded yet)",
         "  csv/vectors-resampled.csv  the same in one file, long format: run,module,name,time,value",
+        *(["  csv/study.csv              the study: per config, variable combination and result n, mean, "
+           "stddev, ci95_low, ci95_high (Student's t over the repetitions)"] if c.study else []),
         f"  graphs/                    {graphs}",
         "  simrun/simrun-stats.csv    simulation run figures from the Cmdenv log, the simulator's resources,",
         "                             post-processing time and memory",
@@ -85,7 +90,7 @@ def _warnings(c: Contents) -> list[str]:
     out = [f"Warnings ({len(c.problems)})"]
     for p in c.problems:
         where = Path(p.path).name + (f":{p.line}" if p.line is not None else "")
-        extra = (", file skipped as corrupt" if p.skipped else "") + \
+        extra = (f", {p.action}" if p.action else ", file skipped as corrupt" if p.skipped else "") + \
             (f", {p.bytes_ignored} bytes ignored" if p.bytes_ignored else "")
         out.append(f"  {where}: {p.message}{extra}")
     return out + [""]

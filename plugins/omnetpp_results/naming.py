@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from .selection import Selection
+from .study.itervars import run_vars
 
 _SAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
@@ -40,8 +41,8 @@ def unique_stems(wanted: list[str]) -> list[str]:
     return [stems(w) for w in wanted]
 
 
-def run_labels(runs) -> dict:
-    """run id -> short label ("config-runnumber" when the run says so), for series and file names."""
+def run_stems(runs) -> dict:
+    """run id -> short label for file names ("config-runnumber" when the run says so)."""
     out = {}
     for r in runs:
         a = r.attrs
@@ -50,11 +51,25 @@ def run_labels(runs) -> dict:
     return out
 
 
-def vector_stem(v: dict, labels: dict) -> str:
-    """A readable file stem for a vector: module__name, run label first if the archive has several
-    runs (Stems makes it unique)."""
+def run_labels(runs) -> dict:
+    """run id -> how charts and tables name the run: by its iteration variables and repetition
+    (`numHosts=10, iaMean=1, #0`, the config first when there are several), else as run_stems();
+    a label two runs share gets the run's file label added."""
+    stems = run_stems(runs)
+    rvs = run_vars(runs)
+    several = len({rv.config for rv in rvs}) > 1
+    out = {rv.run_id: rv.label(several) if rv.variables else stems[rv.run_id] for rv in rvs}
+    seen: dict[str, int] = {}
+    for label in out.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {rid: label if seen[label] == 1 else f"{label} ({stems[rid]})" for rid, label in out.items()}
+
+
+def vector_stem(v: dict, stems: dict) -> str:
+    """A readable file stem for a vector: module__name, the run's file label (run_stems) first if
+    the archive has several runs (Stems makes it unique)."""
     stem = f"{safe(v['module'])}__{safe(v['name'])}"
-    return f"{safe(labels.get(v['run'], v['run']))}__{stem}" if len(labels) > 1 else stem
+    return f"{safe(stems.get(v['run'], v['run']))}__{stem}" if len(stems) > 1 else stem
 
 
 @dataclass(frozen=True)

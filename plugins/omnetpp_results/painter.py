@@ -1,13 +1,18 @@
-"""Drawing beside the export: a child process renders the PNGs (matplotlib's import, the Agg draw,
-the PNG encoding) on the second core while the caller goes on reading vectors.
+"""Drawing beside the export: child processes render the PNGs (matplotlib's import, the Agg draw,
+the PNG encoding) on the other cores while the caller goes on reading vectors.
 
 A plain subprocess speaking pickle over its pipes, not multiprocessing: Airflow and Celery task
 processes may be daemonic, and daemonic processes may not have multiprocessing children.
+
+A chart the child cannot draw is answered with its error and the child goes on (the caller
+turns it into a Problem); only a child that dies stops the export, with the child's own error
+(its last words on stderr, or the signal that killed it), never the broken pipe that follows.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +21,7 @@ import traceback
 from pathlib import Path
 
 from .charts import Chart
+from .errors import ResultsError
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 #: the environment the drawing process gets: where to find Python, fonts' cache, temp files
@@ -23,16 +29,19 @@ PASSED_ON = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "MPLCONFIGDIR", "XDG_CA
              "SYSTEMROOT"}
 
 
-class Painter:
-    """Submit charts and per-vector graphs as they become ready; finish() waits for all of them
-    and returns the charts' PNGs by key (per-vector graphs are written to their paths)."""
+#: drawing processes at most: one per core (each costs a matplotlib import and ~80 MB)
+MAX_PAINTERS = max(1, min(os.cpu_count() or 1, 4))
+#: charts waiting in every drawing process before another one is started
+BACKLOG = 12
 
-    def __init__(self):
-        self.proc = None
-        self.pngs: dict = {}
-        self.error: str | None = None
 
-    def start(self) -> None:
+class _Child:
+    """One drawing process: what was sent to it, what it answered, and how it ended."""
+
+    def __init__(self, pngs: dict, failed: dict):
+        self.pngs, self.failed = pngs, failed
+        self.error: str | None = None  # its fatal error
+        self.sent = self.answered = 0
         env = {k: v for k, v in os.environ.items() if k in PASSED_ON}  # no credentials: it only draws
         env.update(MPLBACKEND="Agg",
                    PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
@@ -46,20 +55,75 @@ class Painter:
         try:
             while True:
                 key, png, error = pickle.load(self.proc.stdout)
-                if error:
+                self.answered += 1
+                if error and key is None:
                     self.error = error
+                elif error:
+                    self.failed[key] = error
                 elif png is not None:
                     self.pngs[key] = png
-        except EOFError:
-            pass
+        except (EOFError, OSError, pickle.UnpicklingError):
+            pass  # the child is gone; finish() says why
 
-    def _send(self, message) -> None:
-        if self.proc is None:
-            self.start()
+    def send(self, message) -> bool:
+        """False when the child is gone (its error is then finish()'s)."""
         try:
             pickle.dump(message, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.proc.stdin.flush()
-        except BrokenPipeError:
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        self.sent += 1
+        return True
+
+    def finish(self) -> None:
+        try:
+            self.proc.stdin.close()  # flushes what is buffered: fails when the child is gone
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.reader.join()
+        code = self.proc.wait()
+        if code != 0 or self.error:
+            raise ResultsError(f"the drawing process failed ({_exit(code)}): {self.error or self._log()}")
+
+    def _log(self) -> str:
+        if self.stderr.closed:
+            return "no output"
+        self.stderr.seek(0)
+        log = self.stderr.read().decode("utf-8", "replace").strip()
+        self.stderr.close()
+        return log[-2000:] or "no output"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Painter:
+    """Submit charts and per-vector graphs as they become ready; finish() waits for all of them
+    and returns the charts' PNGs by key (per-vector graphs are written to their paths). The work
+    goes to the least busy of up to MAX_PAINTERS drawing processes, another one started when
+    every one is drawing and has BACKLOG charts waiting (a small report needs only one: each
+    process costs a matplotlib import)."""
+
+    def __init__(self, workers: int = MAX_PAINTERS):
+        self.workers = max(1, workers)
+        self.children: list[_Child] = []
+        self.pngs: dict = {}
+        self.failed: dict = {}  # key -> why the child could not draw it (one line)
+
+    def start(self) -> None:
+        self.children.append(_Child(self.pngs, self.failed))
+
+    def _send(self, message) -> None:
+        if not self.children:
+            self.start()
+        child = min(self.children, key=lambda c: c.sent - c.answered)
+        if child.sent - child.answered >= BACKLOG and len(self.children) < self.workers \
+                and all(c.answered for c in self.children):  # drawing already, and still behind
+            self.start()
+            child = self.children[-1]
+        if not child.send(message):
             self.finish()  # raises with the child's own error
 
     def chart(self, key, chart: Chart) -> None:
@@ -70,30 +134,35 @@ class Painter:
         self._send(("vector", str(path), (meta, *points, axis)))
 
     def finish(self) -> dict:
-        if self.proc is None:
-            return {}
-        if not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        self.reader.join()
-        code = self.proc.wait()
-        self.stderr.seek(0)
-        log = self.stderr.read().decode("utf-8", "replace").strip()
-        self.stderr.close()
-        if code != 0 or self.error:
-            raise RuntimeError(f"the drawing process failed (exit {code}): {self.error or log[-2000:]}")
+        errors = []
+        for child in self.children:
+            try:
+                child.finish()
+            except ResultsError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
         return self.pngs
 
     def close(self) -> None:
-        """Stop the child whatever happened (the caller's error is the one to report)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """Stop the children whatever happened (the caller's error is the one to report)."""
+        for child in self.children:
+            child.kill()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
 
 
 def serve() -> None:
@@ -111,17 +180,39 @@ def serve() -> None:
                 break
             if kind == "chart":
                 charts = charts or ChartPainter()
-                answer = (key, charts.png(payload), None)
+                answer = _drawn(key, lambda: charts.png(payload))
+                charts = _fresh(charts, answer)
             else:
                 vectors = vectors or VectorPlotter()
-                Path(key).write_bytes(vectors.png(*payload))
-                answer = (key, None, None)
+                answer = _drawn(key, lambda: _write(key, vectors.png(*payload)))
+                vectors = _fresh(vectors, answer)
             pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()
     except Exception:  # noqa: BLE001 - reported to the parent, which raises it
         pickle.dump((None, None, traceback.format_exc()), out)
         out.flush()
         sys.exit(1)
+
+
+def _drawn(key, draw) -> tuple:
+    """(key, png, None), or (key, None, why) when this one chart cannot be drawn (matplotlib's
+    error on data it cannot lay out): the next charts are still drawn."""
+    try:
+        return key, draw(), None
+    except (ValueError, ArithmeticError, RuntimeError, TypeError, IndexError, OverflowError) as e:
+        return key, None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no message'}"[:300]
+
+
+def _write(path: str, png: bytes) -> None:
+    Path(path).write_bytes(png)
+
+
+def _fresh(painter, answer: tuple):
+    """The reused figure, or None (a new one next time) after a failed draw left it half made."""
+    if answer[2] is None:
+        return painter
+    painter.close()
+    return None
 
 
 if __name__ == "__main__":

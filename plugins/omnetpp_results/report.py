@@ -1,5 +1,9 @@
-"""The report: report.html, one self-contained page (inline CSS, charts as data: PNGs, no script,
-nothing fetched), and report.pdf with the same content for printing (report_pdf.py).
+"""The report: report.html, one self-contained page (inline CSS, charts as data: PNGs, nothing
+fetched), and report.pdf with the same content for printing (report_pdf.py).
+
+Its charts can be explored: one inline script, the same in every report (the pinned uPlot and
+data/charts.js; SCRIPT_SHA256 is what a Content-Security-Policy allows), turns each figure's
+data-series attribute into an interactive chart; the PNG stays for printing and without scripts.
 
 Everything taken from result files is escaped: module names, result names, titles and attribute
 values are data, never markup.
@@ -7,15 +11,28 @@ values are data, never markup.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
+import json
 from pathlib import Path
 
 from . import display
 from .charts import Chart
 from .contents import Contents
+from .study import summary
 from .naming import safe, unique_stems
 from .report_pdf import write_pdf
 from .tables import COLUMNS, NameRow
+
+
+DATA = Path(__file__).resolve().parent / "data"
+#: the report's one script: uPlot (pinned, data/uplot/SOURCE.txt) and our charts.js
+SCRIPT = (DATA / "uplot" / "uPlot.iife.min.js").read_text(encoding="utf-8") + "\n" + \
+    (DATA / "charts.js").read_text(encoding="utf-8")
+SCRIPT_SHA256 = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode()
+UPLOT_CSS = (DATA / "uplot" / "uPlot.min.css").read_text(encoding="utf-8")
+#: numbers a live chart may carry in its data-series attribute; bigger charts stay PNG only
+LIVE_NUMBERS = 40_000
 
 
 def escape(s) -> str:
@@ -45,9 +62,12 @@ table.facts{width:auto;min-width:60%}table.facts th{text-align:left;background:n
 figure{margin:16px 0;break-inside:avoid}
 figure img{width:100%;height:auto;border:1px solid #e1e4ea;border-radius:4px}
 figcaption{font-size:12px;color:#4a5468}
+figure.nochart{border:1px dashed #e0b252;background:#fff8e6;border-radius:4px;padding:10px 12px}
 .warn{border-color:#e0b252;background:#fff8e6}.warn h2{border-color:#e0b252}
 .muted{color:#6b7385}
 details{margin:8px 0}summary{cursor:pointer;color:#2a4d8f}
+figure.live>img{display:none}.chart-live{width:100%;background:#fff}.chart-live .u-legend{font-size:12px}
+@media print{figure.live>img{display:block}.chart-live{display:none}}
 """
 
 
@@ -57,7 +77,7 @@ def write_report(out_dir: Path, c: Contents, images: list[bytes]) -> None:
     stems = unique_stems([safe(ch.info.name) for ch in c.charts])
     for chart, stem, data in zip(c.charts, stems, images):
         chart.stem = stem
-        if c.graphs == "statistic":
+        if c.graphs == "statistic" and data is not None:
             (out_dir / "graphs").mkdir(exist_ok=True)
             (out_dir / "graphs" / f"{stem}.png").write_bytes(data)
             c.graph_files += 1
@@ -66,28 +86,31 @@ def write_report(out_dir: Path, c: Contents, images: list[bytes]) -> None:
 
 
 def _html(c: Contents, images: list[bytes]) -> str:
+    study_charts = [(ch, img) for ch, img in zip(c.charts, images) if ch.kind == "study"]
     vec_charts = [(ch, img) for ch, img in zip(c.charts, images) if ch.kind == "vector"]
     hist_charts = [(ch, img) for ch, img in zip(c.charts, images) if ch.kind == "histogram"]
     nav = [("run", "Run"), ("vectors", "Vectors"), ("scalars", "Scalars"),
            ("statistics", "Statistics and histograms"), ("files", "Files")]
+    if c.study:
+        nav.insert(1, ("study", "Study"))
     if c.problems:
         nav.insert(0, ("warnings", f"Warnings ({len(c.problems)})"))
     parts = [
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(c.title())}: simulation report</title><style>{CSS}</style></head><body>",
+        f"<title>{escape(c.title())}: simulation report</title><style>{UPLOT_CSS}{CSS}</style></head><body>",
         f'<header><div class="in"><h1>{escape(c.title())}</h1>',
         f"<p>OMNeT++ results post-processed by simpost · {len(c.runs)} run{'s' if len(c.runs) != 1 else ''}"
         f" · statistics: {escape(c.selection)}</p>",
         "<nav>" + "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in nav) + "</nav></div></header><main>",
-        _warnings(c), _run_section(c),
+        _warnings(c), _run_section(c), _study_section(c, study_charts),
         _section("vectors", "Vectors", _vectors_intro(c), _names_table("vector-table", c.vector_rows, "vector"),
                  *(_figure(ch, img) for ch, img in vec_charts), _empty_list(c)),
         _section("scalars", "Scalars", _names_table("scalar-table", c.scalar_rows, "scalar")),
         _section("statistics", "Statistics and histograms",
                  _names_table("statistic-table", c.statistic_rows, "statistic"),
                  *(_figure(ch, img) for ch, img in hist_charts)),
-        _files_section(c), "</main></body></html>\n"]
+        _files_section(c), f"</main><script>{SCRIPT}</script></body></html>\n"]
     return "\n".join(p for p in parts if p)
 
 
@@ -107,11 +130,12 @@ def _warnings(c: Contents) -> str:
     rows = "".join(
         f'<tr><td class="mod">{escape(Path(p.path).name)}</td><td class="num">{escape(display.number(p.line))}</td>'
         f"<td>{escape(p.message)}</td><td class=\"num\">{p.bytes_ignored}</td>"
-        f"<td>{'skipped as corrupt' if p.skipped else 'read, damaged parts left out'}</td></tr>"
+        f"<td>{escape(p.done())}</td></tr>"
         for p in c.problems)
     return _section("warnings", f"Warnings ({len(c.problems)})",
-                    "<p>Some input was damaged; these results leave the damaged parts out.</p>",
-                    "<table><tr><th>File</th><th>Line</th><th>Problem</th><th>Bytes ignored</th><th>File</th></tr>"
+                    "<p>Some input was damaged or could not be drawn; these results leave those parts out "
+                    "(the last column says what was done).</p>",
+                    "<table><tr><th>File</th><th>Line</th><th>Problem</th><th>Bytes ignored</th><th>What was done</th></tr>"
                     + rows + "</table>", cls="warn")
 
 
@@ -122,6 +146,40 @@ def _run_section(c: Contents) -> str:
                                             [(f"Whole job: {k.lower()}", v) for k, v in display.resource_facts(c.resources)])
     return _section("run", "Run" if len(c.runs) == 1 else f"Runs ({len(c.runs)})",
                     f'<div class="runs">{cards}</div>', "<h3>Post-processing</h3>", _facts(job))
+
+
+def _study_section(c: Contents, charts: list) -> str:
+    """Per config whose runs differ in their iteration variables: its charts, the table of their
+    points, the results too many to chart, and those that do not vary."""
+    if not c.study:
+        return ""
+    body = ['<p class="muted">Results against the iteration variables: each point the mean over the '
+            "repetitions with its 95% confidence interval (Student's t; none for one repetition). "
+            "All points of every result are in csv/study.csv; csv/runs.csv names each run's variables.</p>"]
+    for cs in c.study.configs.values():
+        runs = sum(1 for rv in c.study.rvs if rv.config == cs.config)
+        body.append(f"<h3>{escape(cs.config)}</h3><p>{escape(summary.intro(cs, runs))}</p>")
+        mine = [(ch, img) for ch, img in charts if ch.info.name.startswith(cs.config + ": ")]
+        body += [_figure(ch, img) for ch, img in mine]
+        uncharted = [res for s_, res in c.study_uncharted if s_ is cs]
+        listed = {id(r) for r in uncharted}
+        rows, more = summary.rows(cs, [r for r in cs.varying() if id(r) not in listed])
+        body.append(_plain_table("study-table", summary.header(cs), rows, more, "csv/study.csv"))
+        if uncharted:
+            body.append(f"<details open><summary>{len(uncharted)} more results vary: too many to chart, "
+                        "their points are in csv/study.csv</summary><ul>"
+                        + "".join(f"<li>{escape(r.heading())}</li>" for r in uncharted) + "</ul></details>")
+        if (const := summary.constant_rows(cs)):
+            body.append(f"<details><summary>{len(const)} results that do not vary, or record a variable</summary>"
+                        + _plain_table("study-constant", ["Result", "Value"], const, 0, "") + "</details>")
+    return _section("study", "Study", *body)
+
+
+def _plain_table(table_id: str, header: list[str], rows: list[list[str]], more: int, where_: str) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>" for r in rows)
+    tail = f'<p class="muted">… and {more} more rows in {escape(where_)}</p>' if more else ""
+    return f'<table id="{table_id}"><tr>{head}</tr>{body}</table>{tail}'
 
 
 def _vectors_intro(c: Contents) -> str:
@@ -163,13 +221,26 @@ def _breakable(module: str) -> str:
     return "<wbr>".join(escape(part) + "." for part in module.split(".")[:-1]) + escape(module.split(".")[-1])
 
 
-def _figure(chart: Chart, png: bytes) -> str:
+def _figure(chart: Chart, png: bytes | None) -> str:
     info = chart.info
+    if png is None:  # said where the chart would be; the Warnings list it too
+        return (f'<figure id="chart-{escape(chart.stem)}" class="nochart" data-name="{escape(info.name)}">'
+                f"<figcaption><b>{escape(info.heading())}</b>: {escape(chart.problem)}</figcaption></figure>")
+    note = f"<figcaption>{escape(chart.problem)}</figcaption>" if chart.problem else ""
     alt = f"chart of {info.name} across {chart.modules} module{'s' if chart.modules != 1 else ''}"
     alt = f"{info.heading()}: {alt}; {chart.note}"
-    return (f'<figure id="chart-{escape(chart.stem)}" data-name="{escape(info.name)}">'
+    data = _series(chart)
+    return (f'<figure id="chart-{escape(chart.stem)}" data-name="{escape(info.name)}"{data}>'
             f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-            "</figure>")
+            f"{note}</figure>")
+
+
+def _series(chart: Chart) -> str:
+    """The data-series attribute of a live chart ("" when it has too many numbers to carry)."""
+    series = json.dumps(chart.series(), separators=(",", ":"), allow_nan=False)
+    if series.count(",") > LIVE_NUMBERS:
+        return ""
+    return f' data-series="{escape(series)}"'
 
 
 def _empty_list(c: Contents) -> str:

@@ -1,8 +1,8 @@
 """report.pdf: the report's content on A4 pages for printing.
 
-A small flow layout over pdfdoc: headings, facts, name tables and the chart PNGs go down the page
-and start a new page when they do not fit; a long table continues on the next page under its
-header. Tables are set in Courier, whose glyphs are all one width, so columns line up exactly.
+A small flow layout over pdfdoc (fpdf2): headings, facts, name tables and the chart PNGs go down
+the page and start a new page when they do not fit; a long table continues on the next page under
+its header. Tables are set in DejaVu Sans Mono, whose glyphs are all one width, so columns line up.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from . import display
 from .contents import Contents
-from .pdfdoc import COURIER_EM, PdfDoc
+from .pdfdoc import MONO_EM, PdfDoc
+from .study import summary
 from .tables import COLUMNS
 
 A4 = (595.28, 841.89)  # points
@@ -21,7 +22,7 @@ BODY = 8.0
 TABLE = 6.8
 MIN_TABLE = 5.6  # tables shrink to this size before their widest columns are cut
 MIN_CHARS = 12
-HELVETICA_EM = 0.55  # average width of a Helvetica character, for wrapping and cutting
+SANS_EM = 0.6  # average width of a DejaVu Sans character, for wrapping and cutting
 
 
 def _cut(s: str, chars: int, keep_end: bool = False) -> str:
@@ -50,18 +51,18 @@ class _Flow:
     def heading(self, s: str, size: float = 12.0) -> None:
         self.need(size * 2 + 60)  # keep a heading with the start of what follows it
         self.y -= size * 1.6
-        self.doc.text(MARGIN, self.y, _cut(s, int(WIDTH / (size * HELVETICA_EM))), size, "F2", gray=0.12)
+        self.doc.text(MARGIN, self.y, _cut(s, int(WIDTH / (size * SANS_EM))), size, "F2", gray=0.12)
         self.y -= size * 0.6
 
     def paragraph(self, s: str, size: float = BODY) -> None:
-        for line in textwrap.wrap(s, width=int(WIDTH / (size * HELVETICA_EM))):
+        for line in textwrap.wrap(s, width=int(WIDTH / (size * SANS_EM))):
             self.need(size * 1.5)
             self.y -= size * 1.5
             self.doc.text(MARGIN, self.y, line, size, gray=0.3)
 
     def facts(self, rows: list[tuple[str, str]], size: float = BODY) -> None:
         label_w = 150.0
-        chars = int((WIDTH - label_w) / (size * HELVETICA_EM))
+        chars = int((WIDTH - label_w) / (size * SANS_EM))
         for label, value in rows:
             self.need(size * 1.55)
             self.y -= size * 1.55
@@ -74,10 +75,10 @@ class _Flow:
         first; rows that do not fit go on the next page, under the header again."""
         ncol = len(header)
         widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(ncol)]
-        while sum(widths) + ncol - 1 > WIDTH / (MIN_TABLE * COURIER_EM) and max(widths) > MIN_CHARS:
+        while sum(widths) + ncol - 1 > WIDTH / (MIN_TABLE * MONO_EM) and max(widths) > MIN_CHARS:
             widths[widths.index(max(widths))] -= 1
-        size = min(TABLE, WIDTH / ((sum(widths) + ncol - 1) * COURIER_EM))
-        em = size * COURIER_EM
+        size = min(TABLE, WIDTH / ((sum(widths) + ncol - 1) * MONO_EM))
+        em = size * MONO_EM
         xs = [MARGIN + (sum(widths[:i]) + i) * em for i in range(ncol)]
         pitch = size * 1.45
         todo = [[_cut(c, w, i in modules) for i, (c, w) in enumerate(zip(r, widths))] for r in rows]
@@ -110,9 +111,9 @@ def write_pdf(path: Path, c: Contents, images: list[bytes]) -> None:
     flow.paragraph(f"OMNeT++ results post-processed by simpost; statistics: {c.selection}.")
     if c.problems:
         flow.heading(f"Warnings ({len(c.problems)})")
-        flow.table(["File", "Line", "Problem", "Bytes ignored", "Skipped"],
+        flow.table(["File", "Line", "Problem", "Bytes ignored", "What was done"],
                    [[Path(p.path).name, display.number(p.line), p.message, str(p.bytes_ignored),
-                     "yes" if p.skipped else "no"] for p in c.problems], right={1, 3})
+                     p.done()] for p in c.problems], right={1, 3})
     for run in c.runs:
         flow.heading(f"Run {run.run_id}")
         flow.facts(display.run_facts(c, run))
@@ -121,14 +122,46 @@ def write_pdf(path: Path, c: Contents, images: list[bytes]) -> None:
     if len(c.runs) > 1:
         facts += [(f"Whole job: {k.lower()}", v) for k, v in display.resource_facts(c.resources)]
     flow.facts(facts)
+    _study(flow, c, images)
     for kind, title, rows in (("vector", "Vectors", c.vector_rows), ("scalar", "Scalars", c.scalar_rows),
                               ("statistic", "Statistics and histograms", c.statistic_rows)):
         flow.heading(title)
         _names(flow, kind, rows)
         for chart, png in zip(c.charts, images):
             if chart.kind == kind or (kind == "statistic" and chart.kind == "histogram"):
-                flow.chart(png)
+                if png is not None:
+                    flow.chart(png)
+                if chart.problem:
+                    flow.paragraph(f"{chart.info.heading()}: {chart.problem}")
     flow.doc.save(path)
+
+
+def _study(flow: _Flow, c: Contents, images: list) -> None:
+    """The study as report.html has it: per config its charts, the table of their points, what
+    was too much to chart and what does not vary."""
+    if not c.study:
+        return
+    flow.heading("Study")
+    flow.paragraph("Each point the mean over the repetitions with its 95% confidence interval (Student's t; "
+                   "none for one repetition). Every point is in csv/study.csv.")
+    for cs in c.study.configs.values():
+        runs = sum(1 for rv in c.study.rvs if rv.config == cs.config)
+        flow.heading(cs.config, size=10)
+        flow.paragraph(summary.intro(cs, runs))
+        for chart, png in zip(c.charts, images):
+            if chart.kind == "study" and chart.info.name.startswith(cs.config + ": ") and png is not None:
+                flow.chart(png)
+        listed = {id(res) for s_, res in c.study_uncharted if s_ is cs}
+        rows, more = summary.rows(cs, [r for r in cs.varying() if id(r) not in listed])
+        flow.table(summary.header(cs), rows, right=set(range(len(cs.variables) + 1, len(cs.variables) + 6)))
+        if more:
+            flow.paragraph(f"... and {more} more rows in csv/study.csv")
+        if listed:
+            flow.paragraph(f"{len(listed)} more results vary, too many to chart (csv/study.csv): "
+                           + ", ".join(r.heading() for s_, r in c.study_uncharted if s_ is cs))
+        if (const := summary.constant_rows(cs)):
+            flow.paragraph("Results that do not vary, or record a variable:")
+            flow.table(["Result", "Value"], const, right=set())
 
 
 def _names(flow: _Flow, kind: str, rows) -> None:

@@ -15,6 +15,15 @@ import re
 
 from .errors import ResultsError
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def plain(s) -> str:
+    """Text from result files shown as data: one line, control characters (a line break in a
+    quoted module name, a NUL in an attribute) written as \\xHH escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(s))
+
+
 #: longest line accepted in a result file or index; OMNeT++'s longest lines (config and par
 #: values) are far shorter, so a longer one is not a result file
 MAX_LINE = 4 << 20
