@@ -282,3 +282,24 @@ def test_the_header_names_format_and_version(catalog, header, message):
         catalog.import_lines([header])
     with pytest.raises(ImportRefused, match="line 1: empty"):
         catalog.import_lines([])
+
+
+def test_the_simpost_catalog_connection_names_the_database(tmp_path, monkeypatch):
+    from airflow.models.connection import Connection
+    from simpost_airflow.catalog import CatalogConnectionError, default_url, url_from_connection
+
+    with postgres_database(prefix="simpost_catalog") as url:
+        name = url.rsplit("/", 1)[1]
+        conn = Connection(conn_id="simpost_catalog", uri=f"postgresql://postgres@127.0.0.1:5432/{name}?connect_timeout=5")
+        assert url_from_connection(conn) == f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}?connect_timeout=5"
+        with Catalog.open(url_from_connection(conn)) as c:
+            c.record_archive(sha(1), 1, "sim")
+            assert c.count_archives() == 1
+    sqlite = Connection(conn_id="simpost_catalog", conn_type="sqlite", host=str(tmp_path / "c.db"))
+    assert url_from_connection(sqlite) == f"sqlite:///{tmp_path / 'c.db'}"
+    with pytest.raises(CatalogConnectionError, match="conn_type 'http' is not a catalog database"):
+        url_from_connection(Connection(conn_id="simpost_catalog", conn_type="http", host="x"))
+    with pytest.raises(CatalogConnectionError, match="needs host and schema"):
+        url_from_connection(Connection(conn_id="simpost_catalog", conn_type="postgres", host="db"))
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    assert default_url() == f"sqlite:///{tmp_path / 'simpost-catalog.db'}"
