@@ -145,3 +145,75 @@ def test_lost_copies_are_found_and_copied_again(world, tmp_path):
     assert sha256_of((tmp_path / "lc.zip").read_bytes()) == archive.sha256
     assert sha256_of(seafile.files[after["sea"].remote_id]["data"]) == archive.sha256
     assert after["dbx"].updated_at > before["dbx"].updated_at and after["dbx"].remote_id == before["dbx"].remote_id
+
+
+@pytest.fixture
+def cloud_backend(tmp_path):
+    """A local_cloud of its own, opened as the `lc` backend, and its disk folder."""
+    from emulators.fixtures import settings_of
+
+    from helpers import local_backend_conn
+    from storage_backends import open_backend
+
+    key = secrets.token_urlsafe(24)
+    with running_server(tmp_path / "cloud", key) as url:
+        yield open_backend(settings_of("lc", json.loads(local_backend_conn(url, key, keep_days=0)))), tmp_path / "cloud"
+
+
+def _upload(backend, tmp_path, n: int, simulation_id: str):
+    from storage_backends import remote_name
+
+    path = tmp_path / f"{simulation_id}.zip"
+    path.write_bytes(secrets.token_bytes(3000 + n))
+    sha = sha256_of(path.read_bytes())
+    return backend.upload(str(path), remote_name("t", simulation_id, sha), 0), sha
+
+
+def test_uploads_from_before_the_catalog_are_adopted(cloud_backend, tmp_path):
+    from simpost.verify import verify_pass
+
+    backend, _ = cloud_backend
+    known, known_sha = _upload(backend, tmp_path, 1, "known")
+    unknown, unknown_sha = _upload(backend, tmp_path, 2, "unknown")
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        catalog.record_archive(known_sha, known.size, "known")  # the run is known, not its copy
+        dry = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, dry_run=True, log=lambda m: None)
+        assert sorted(dry.adopted) == sorted([f"{known_sha[:12]} on lc", f"{unknown_sha[:12]} on lc"])
+        assert catalog.count_archives() == 1 and catalog.archive(known_sha).copies == []
+        report = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert len(report.adopted) == 2 and report.verified == 2 and report.lost == []
+        learnt = catalog.archive(unknown_sha)
+        assert (learnt.simulation_id, learnt.size, [c.remote_id for c in learnt.copies]) == \
+            ("unknown", unknown.size, [unknown.remote_id])
+        assert [c.state for c in catalog.archive(known_sha).copies] == ["present"]
+        again = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert again.adopted == [] and again.verified == 2  # adopted once; verified on every pass
+
+
+def test_a_pass_is_bounded_and_the_next_one_goes_on(cloud_backend, tmp_path):
+    from simpost.verify import verify_pass
+
+    backend, _ = cloud_backend
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        for i in range(5):
+            up, sha = _upload(backend, tmp_path, i, f"sim-{i}")
+            catalog.record_archive(sha, up.size, f"sim-{i}")
+            catalog.record_copy(sha, "lc", "present", remote_id=up.remote_id, remote_name="x")
+        first = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=3, log=lambda m: None)
+        second = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=3, log=lambda m: None)
+        assert (first.verified, second.verified) == (3, 3)  # the two never verified, then the oldest one
+        assert sum(1 for c in catalog.copies() if c.last_verified) == 5
+
+
+def test_an_archive_with_no_present_copy_is_reported(cloud_backend, tmp_path):
+    from simpost.verify import verify_pass
+
+    backend, folder = cloud_backend
+    up, sha = _upload(backend, tmp_path, 0, "only-one")
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        catalog.record_archive(sha, up.size, "only-one")
+        catalog.record_copy(sha, "lc", "present", remote_id=up.remote_id, remote_name="x")
+        (folder / "files" / up.remote_id).unlink()
+        report = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert report.lost == [f"{sha[:12]} on lc"] and report.unrecoverable == [f"{sha[:12]} (only-one)"]
+        assert catalog.copy(sha, "lc").state == "lost" and catalog.copy(sha, "lc").last_error == "gone from the service"
