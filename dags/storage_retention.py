@@ -5,7 +5,7 @@ import logging
 import os
 
 import pendulum
-from airflow.sdk import BaseHook, Param, Variable, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 from simpost.limits import task_timeout
 
 log = logging.getLogger(__name__)
@@ -55,36 +55,22 @@ def _reference_time(params: dict) -> pendulum.DateTime:
 def storage_retention():
     @task
     def list_backends():
-        from airflow.sdk.exceptions import AirflowNotFoundException
-        from simpost.airflow_api import AirflowApi
-        from simpost.retention import backend_ids_from_variable, choose, none_found
-        from storage_backends.provider import CONN_TYPE
+        from simpost_airflow.backends import storage_backend_ids
 
-        variable = Variable.get("storage_backends", default=None)
-        from_variable = backend_ids_from_variable(variable)
-        try:
-            api = BaseHook.get_connection("airflow_api")
-        except AirflowNotFoundException:
-            log.warning("no airflow_api connection: only the Variable storage_backends lists backends")
-            api, from_api = None, []
-        else:
-            from_api = AirflowApi.from_connection(api).connection_ids(CONN_TYPE)
-        ids = choose(from_api, from_variable, get_current_context()["params"]["backends"])
-        if ids:
-            log.info("retention: backends %s", ids)
-        else:
-            log.warning("retention: %s", none_found(api is not None, variable is not None))
-        return ids
+        return storage_backend_ids(get_current_context()["params"]["backends"], "retention")
 
     @task(map_index_template="{{ backend_id }}")
     def clean_backend(backend_id: str):
-        from simpost.retention import clean
+        from simpost.retention import clean, record_deleted
+        from simpost_airflow.catalog import open_catalog
         from storage_backends.hook import StorageBackendHook
 
         params = get_current_context()["params"]
         hook = StorageBackendHook(backend_id)
         keep_days = hook.settings.keep_days if params["older_than_days"] is None else params["older_than_days"]
-        summary = clean(hook.get_backend(), keep_days, _reference_time(params), bool(params["dry_run"]), log.info)
+        with open_catalog() as catalog:
+            summary = clean(hook.get_backend(), keep_days, _reference_time(params), bool(params["dry_run"]),
+                            log.info, on_deleted=record_deleted(catalog, backend_id))
         log.info("retention %s: deleted %d (%d bytes), kept %d, errors %d", backend_id,
                  len(summary["deleted"]), summary["deleted_bytes"], summary["kept"], len(summary["errors"]))
         if summary["errors"]:

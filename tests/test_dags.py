@@ -19,14 +19,14 @@ def dagbag() -> DagBag:
 
 def test_both_dags_load_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"simulation_postprocess", "storage_retention"} <= set(dagbag.dag_ids)
+    assert {"simulation_postprocess", "storage_retention", "storage_verify"} <= set(dagbag.dag_ids)
 
 
 def test_postprocess_stages_in_order(dagbag):
     dag = dagbag.dags["simulation_postprocess"]
     order = [t.task_id for t in dag.topological_sort()]
-    assert order[:7] == ["check_backend", "collect", "parse", "stats", "zip", "upload", "notify"]
-    chain = ["check_backend", "collect", "parse", "stats", "zip", "upload", "notify"]
+    assert order[:8] == ["check_backend", "collect", "parse", "stats", "zip", "upload", "copies", "notify"]
+    chain = ["check_backend", "collect", "parse", "stats", "zip", "upload", "copies", "notify"]
     for upstream, downstream in zip(chain, chain[1:]):
         assert dag.get_task(downstream).upstream_task_ids >= {upstream}
     cleanup = dag.get_task("cleanup")
@@ -43,7 +43,8 @@ def test_postprocess_ui_metadata(dagbag):
         assert dag.params.get_param(name).description, f"param {name} has no description for the form"
     upload = dag.get_task("upload")
     assert upload.pool == "storage_uploads" and upload.retries >= 1
-    assert [link.name for link in upload.operator_extra_links] == ["Share link"]
+    assert type(upload).__name__.endswith("MappedOperator")  # one task instance per backend
+    assert [link.name for link in dag.get_task("copies").operator_extra_links] == ["Share link"]
     assert dag.get_task("parse").pool == "results_parsing"
     assert all(t.retries >= 1 for t in dag.tasks)  # a lost worker must not lose the run
 
@@ -93,6 +94,31 @@ def test_bad_conf_is_refused_naming_the_param(dagbag, bad, param):
         _validate(dagbag.dags["simulation_postprocess"], {**GOOD, **bad})
 
 
+@pytest.mark.parametrize("backends, min_copies", [("local_cloud", None), (["a"], 1), (["a", "b", "c"], 2)])
+def test_one_backend_or_a_list_and_min_copies(dagbag, backends, min_copies):
+    resolved = _validate(dagbag.dags["simulation_postprocess"],
+                         {**GOOD, "storage_backend": backends, "min_copies": min_copies})
+    assert resolved["storage_backend"] == backends and resolved["min_copies"] == min_copies
+
+
+@pytest.mark.parametrize("bad", [{"storage_backend": []}, {"storage_backend": ["a", "a"]},
+                                 {"storage_backend": ["a", ""]}, {"storage_backend": ""},
+                                 {"storage_backend": 3}, {"min_copies": 0}, {"min_copies": 1.5}])
+def test_bad_backends_or_min_copies_are_refused(dagbag, bad):
+    with pytest.raises(ParamValidationError, match=next(iter(bad))):
+        _validate(dagbag.dags["simulation_postprocess"], {**GOOD, **bad})
+
+
+def test_min_copies_beyond_the_backends_is_refused_by_check_backend():
+    from simpost.copies import CopiesError, backend_ids, min_copies
+
+    assert min_copies(None, ["a"]) == 1 and min_copies(2, ["a", "b"]) == 2
+    with pytest.raises(CopiesError, match=r"min_copies 3 asks for more copies than the 2 backend\(s\) given \(a, b\)"):
+        min_copies(3, backend_ids(["a", "b"]))
+    with pytest.raises(CopiesError, match="names a more than once"):
+        backend_ids(["a", "b", "a"])
+
+
 def test_missing_required_param_is_refused(dagbag):
     conf = dict(GOOD)
     del conf["storage_backend"]
@@ -107,11 +133,19 @@ def test_retention_is_scheduled_with_its_params(dagbag):
     assert type(dag.get_task("clean_backend")).__name__.endswith("MappedOperator")  # one task per backend
 
 
+def test_verify_is_scheduled_by_environment_with_its_params(dagbag, monkeypatch):
+    dag = dagbag.dags["storage_verify"]
+    assert dag.schedule == "@daily" and dag.max_active_runs == 1 and not dag.is_paused_upon_creation
+    assert set(dag.params) == {"backend", "dry_run"} and all(t.retries >= 1 for t in dag.tasks)
+    monkeypatch.setenv("SIMPOST_VERIFY_SCHEDULE", "0 3 * * *")
+    assert DagBag(dag_folder=str(REPO / "dags" / "storage_verify.py")).dags["storage_verify"].schedule == "0 3 * * *"
+
+
 def test_every_task_of_both_dags_has_a_time_limit(dagbag):
     """Issue 13 item 2: a task stuck on hostile input must free its worker and pool slot."""
     from simpost.limits import task_timeout
 
-    for dag_id in ("simulation_postprocess", "storage_retention"):
+    for dag_id in ("simulation_postprocess", "storage_retention", "storage_verify"):
         for t in dagbag.dags[dag_id].tasks:
             assert t.execution_timeout == task_timeout(), f"{dag_id}.{t.task_id}"
 

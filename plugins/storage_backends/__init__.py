@@ -5,6 +5,9 @@ service module is imported only when a backend of that service is opened.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+
 from storage_backends.base import Backend, BackendError, RemoteFile, RemoteStat, Upload
 from storage_backends.naming import remote_name
 from storage_backends.retry import DEFAULT_RETRY, RetryPolicy
@@ -48,7 +51,13 @@ class GuardedBackend:
         return self.service.stat(remote_id)
 
     def download(self, remote_id: str, path: str) -> None:
-        self.service.download(remote_id, path)
+        """Into `path`; a download cut short leaves no partial file behind to be taken for the archive."""
+        try:
+            self.service.download(remote_id, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            raise
 
     def check(self) -> tuple[bool, str]:
         ok, message = self.service.check()
