@@ -42,7 +42,7 @@ _bearer = HTTPBearer(auto_error=False)
 @functools.cache
 def catalog() -> Catalog:
     """The deployment's catalog, opened (and migrated) on first use; a failed open is retried next time."""
-    from simpost_airflow.catalog_conn import catalog_url
+    from simpost_airflow.catalog import catalog_url
 
     return Catalog.open(catalog_url())
 
