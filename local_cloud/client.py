@@ -233,6 +233,10 @@ class LocalCloudClient:
     def get(self, file_id: str) -> dict:
         return self._call("GET", f"/api/files/{quote(file_id, safe='')}").json()
 
+    def verify(self, file_id: str) -> dict:
+        """The file's record with `size`/`sha256` of its bytes as re-read on disk now, and `intact`."""
+        return self._call("GET", f"/api/files/{quote(file_id, safe='')}/verify").json()
+
     def delete(self, file_id: str) -> None:
         self._call("DELETE", f"/api/files/{quote(file_id, safe='')}", ok=(204,), gone_ok=True)
 

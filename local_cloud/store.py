@@ -199,6 +199,15 @@ class Store:
             raise Refusal(500, "the stored file changed on disk after it was uploaded; not served")
         return st
 
+    def hash_on_disk(self, row: FileRow) -> tuple[int, str] | None:
+        """(size, SHA-256) of the bytes stored for `row` as they are on disk now, None when its data
+        file is missing: what a verify compares with the registry (catches bit rot too)."""
+        try:
+            digest, size = hash_file(self.files_dir / row.id)
+        except FileNotFoundError:
+            return None
+        return size, digest.hexdigest()
+
     def count_download(self, row: FileRow) -> None:
         if not self.registry.count_download(row.id):
             log.warning("download of %s not counted: the registry cannot be written (disk full?)",

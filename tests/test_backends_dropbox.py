@@ -19,7 +19,7 @@ from emulators.fixtures import (  # noqa: F401  (fixtures)
     write_file,
 )
 
-from storage_backends import BackendError, RetryPolicy, open_backend, remote_name
+from storage_backends import BackendError, RemoteStat, RetryPolicy, open_backend, remote_name
 
 SHA = "0123456789abcdef" * 4
 NAME = remote_name("Aloha run", "sim-1", SHA)
@@ -218,3 +218,30 @@ def test_emulator_refuses_wrong_calls(dropbox_emulator, test_ca):
     r = requests.post(f"{api}/2/files/list_folder", json={"path": ""},
                       headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401 and r.json()["error"][".tag"] == "invalid_access_token"
+
+
+def test_stat_gives_size_and_content_hash_and_download_the_bytes(dropbox_emulator, backend_for, tmp_path):
+    from emulators.dropbox_api import content_hash
+
+    archive = write_file(tmp_path / "results.zip", 9000)
+    backend = backend_for()
+    upload = backend.upload(str(archive), NAME, 7)
+    assert backend.stat(upload.remote_id) == RemoteStat(
+        exists=True, size=9000, checksum=content_hash(archive.read_bytes()), checksum_kind="dropbox_content_hash")
+    backend.download(upload.remote_id, str(tmp_path / "back.zip"))
+    assert (tmp_path / "back.zip").read_bytes() == archive.read_bytes()
+    (call,) = dropbox_emulator.route_calls("files/download")
+    assert call == {"path": upload.remote_id}
+
+    assert backend.stat("/simpost") == RemoteStat(exists=False), "a folder is not the copy"
+    del dropbox_emulator.files[upload.remote_id.lower()]  # cleared behind simpost's back
+    assert backend.stat(upload.remote_id) == RemoteStat(exists=False)
+    with pytest.raises(BackendError, match="download refused by Dropbox"):
+        backend.download(upload.remote_id, str(tmp_path / "none.zip"))
+    assert not (tmp_path / "none.zip").exists()
+
+
+def test_stat_retries_server_errors(dropbox_emulator, backend_for, waits, tmp_path):
+    upload = backend_for().upload(str(write_file(tmp_path / "a.zip", 10)), NAME, 7)
+    dropbox_emulator.inject(Fault("files/get_metadata", "server_error"))
+    assert backend_for().stat(upload.remote_id).exists and len(waits) == 1

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from emulators.fixtures import LOCAL_CLOUD_API_KEY, local_cloud_url, local_conn_json, settings_of, write_file  # noqa: F401
 
-from storage_backends import BackendError, open_backend, remote_name
+from storage_backends import BackendError, RemoteStat, open_backend, remote_name
 
 SHA = "00112233445566778899aabbccddeeff" * 2
 
@@ -53,3 +53,34 @@ def test_wrong_api_key_is_clear_and_secret_free(local_cloud_url, tmp_path):
     assert "wrong-key-0000000001" not in str(err.value) and LOCAL_CLOUD_API_KEY not in str(err.value)
     ok, message = backend.check()
     assert not ok and "wrong api_key" in message
+
+
+def test_stat_rehashes_the_stored_bytes_and_download_fetches_them(tmp_path):
+    """stat() reports what local_cloud's disk holds now: a copy changed in place (same size) shows
+    its new SHA-256, a copy whose data file is gone does not exist; a missing id is no exception."""
+    from local_cloud.testing import running_server
+
+    folder = tmp_path / "cloud"
+    with running_server(folder, LOCAL_CLOUD_API_KEY) as url:
+        backend = open_backend(settings_of("lc", local_conn_json(url)))
+        archive = write_file(tmp_path / "results.zip", 50_000)
+        upload = backend.upload(str(archive), remote_name("x", "lc-4", SHA), 0)
+        assert backend.stat(upload.remote_id) == RemoteStat(exists=True, size=50_000, checksum=upload.sha256,
+                                                            checksum_kind="sha256")
+        backend.download(upload.remote_id, str(tmp_path / "back.zip"))
+        assert (tmp_path / "back.zip").read_bytes() == archive.read_bytes()
+
+        stored = folder / "files" / upload.remote_id
+        data = bytearray(stored.read_bytes())
+        data[100] ^= 0xFF
+        stored.write_bytes(bytes(data))
+        changed = backend.stat(upload.remote_id)
+        assert changed.exists and changed.size == 50_000
+        assert changed.checksum == hashlib.sha256(bytes(data)).hexdigest() != upload.sha256
+
+        stored.unlink()
+        assert backend.stat(upload.remote_id) == RemoteStat(exists=False)
+        assert backend.stat("no-such-file-id") == RemoteStat(exists=False)
+        with pytest.raises(BackendError, match="download at http://127.0.0.1:\\d+ failed: HTTP 404"):
+            backend.download("no-such-file-id", str(tmp_path / "none.zip"))
+        assert not (tmp_path / "none.zip").exists(), "a failed download leaves no file to be taken for the archive"

@@ -23,7 +23,7 @@ from emulators.fixtures import (  # noqa: F401  (fixtures)
 )
 from emulators.seafile_api import Fault
 
-from storage_backends import BackendError, RetryPolicy, open_backend, remote_name
+from storage_backends import BackendError, RemoteStat, RetryPolicy, open_backend, remote_name
 
 SHA = "fedcba9876543210" * 4
 NAME = remote_name("Aloha run", "sim-7", SHA)
@@ -211,3 +211,25 @@ def test_list_repo_ids_wrong_token_and_missing_server(seafile_emulator):
     assert done.returncode == 1 and "HTTP 401" in done.stderr
     usage = run_cli("seafile-list-repo-ids", env={"SEAFILE_TOKEN": "bad"})
     assert usage.returncode == 2 and "--server" in usage.stderr
+
+
+def test_stat_gives_size_and_file_id_and_download_the_bytes(seafile_emulator, backend_for, tmp_path):
+    archive = write_file(tmp_path / "results.zip", 4000)
+    backend = backend_for()
+    upload = backend.upload(str(archive), NAME, 7)
+    assert backend.stat(upload.remote_id) == RemoteStat(
+        exists=True, size=4000, checksum=hashlib.sha1(archive.read_bytes()).hexdigest(),
+        checksum_kind="seafile_file_id")
+    backend.download(upload.remote_id, str(tmp_path / "back.zip"))
+    assert (tmp_path / "back.zip").read_bytes() == archive.read_bytes()
+    assert seafile_emulator.route_calls("file-detail") == [{"p": PATH}]
+
+    seafile_emulator.replace_data(PATH, b"x" * 4000)  # same size, other bytes: another file id
+    changed = backend.stat(upload.remote_id)
+    assert changed.size == 4000 and changed.checksum != hashlib.sha1(archive.read_bytes()).hexdigest()
+
+    backend.delete(upload.remote_id)
+    assert backend.stat(upload.remote_id) == RemoteStat(exists=False)
+    with pytest.raises(BackendError, match="download link refused: HTTP 404"):
+        backend.download(upload.remote_id, str(tmp_path / "none.zip"))
+    assert not (tmp_path / "none.zip").exists()

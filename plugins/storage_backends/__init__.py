@@ -5,13 +5,16 @@ service module is imported only when a backend of that service is opened.
 """
 from __future__ import annotations
 
-from storage_backends.base import Backend, BackendError, RemoteFile, Upload
+import contextlib
+import os
+
+from storage_backends.base import Backend, BackendError, RemoteFile, RemoteStat, Upload
 from storage_backends.naming import remote_name
 from storage_backends.retry import DEFAULT_RETRY, RetryPolicy
 from storage_backends.settings import BackendSettings, SettingsError, from_connection
 
 __all__ = [
-    "Backend", "BackendError", "BackendSettings", "RemoteFile", "RetryPolicy", "SettingsError",
+    "Backend", "BackendError", "BackendSettings", "RemoteFile", "RemoteStat", "RetryPolicy", "SettingsError",
     "Upload", "from_connection", "get_provider_info", "open_backend", "remote_name",
 ]
 
@@ -43,6 +46,18 @@ class GuardedBackend:
 
     def delete(self, remote_id: str) -> None:
         self.service.delete(remote_id)
+
+    def stat(self, remote_id: str) -> RemoteStat:
+        return self.service.stat(remote_id)
+
+    def download(self, remote_id: str, path: str) -> None:
+        """Into `path`; a download cut short leaves no partial file behind to be taken for the archive."""
+        try:
+            self.service.download(remote_id, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            raise
 
     def check(self) -> tuple[bool, str]:
         ok, message = self.service.check()

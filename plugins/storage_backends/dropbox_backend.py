@@ -16,7 +16,7 @@ from functools import cached_property
 
 import requests
 
-from storage_backends.base import BackendError, RemoteFile, Upload, file_sha256, scrub
+from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, file_sha256, scrub
 from storage_backends.naming import is_remote_name
 from storage_backends.retry import DEFAULT_RETRY, Retry, RetryPolicy, network_error
 from storage_backends.settings import BackendSettings, DropboxConfig
@@ -232,6 +232,30 @@ class DropboxBackend:
             for e in entries
             if isinstance(e, files.FileMetadata) and is_remote_name(e.name)
         ]
+
+    def stat(self, remote_id: str) -> RemoteStat:
+        """files/get_metadata: size and Dropbox's content_hash (SHA-256 over the SHA-256 of each 4 MiB
+        block); a path that is gone, or is a folder now, does not hold the copy."""
+        from dropbox import exceptions, files
+
+        try:
+            metadata = self._call("metadata", self.client.files_get_metadata, remote_id)
+        except exceptions.ApiError as exc:
+            if exc.error.is_path() and exc.error.get_path().is_not_found():
+                return RemoteStat(exists=False)
+            raise self._fail("metadata", exc) from None
+        if not isinstance(metadata, files.FileMetadata):
+            return RemoteStat(exists=False)
+        return RemoteStat(exists=True, size=metadata.size, checksum=metadata.content_hash,
+                          checksum_kind="dropbox_content_hash")
+
+    def download(self, remote_id: str, path: str) -> None:
+        from dropbox import exceptions
+
+        try:
+            self._call("download", self.client.files_download_to_file, path, remote_id)
+        except exceptions.ApiError as exc:
+            raise self._fail("download", exc) from None
 
     def delete(self, remote_id: str) -> None:
         """Idempotent: a file that is already gone counts as deleted."""

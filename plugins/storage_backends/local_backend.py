@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 from functools import cached_property
 
-from storage_backends.base import BackendError, RemoteFile, Upload, scrub
+from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, scrub
 from storage_backends.naming import is_remote_name
 from storage_backends.retry import DEFAULT_RETRY, RetryPolicy
 from storage_backends.settings import BackendSettings, LocalConfig
@@ -65,17 +65,34 @@ class LocalBackend:
             if is_remote_name(r["name"])
         ]
 
-    def delete(self, remote_id: str) -> None:
-        """Only files this project named; a file that is already gone counts as deleted."""
+    def _found(self, what: str, fn, remote_id: str) -> dict | None:
+        """A call about one file; None when local_cloud says it has no such file (404)."""
         from local_cloud.client import LocalCloudError
 
         try:
-            record = self.client.get(remote_id)
+            return fn(remote_id)
         except LocalCloudError as exc:
             if exc.status == 404:
-                log.info("%s was already gone from local_cloud", remote_id)
-                return
-            record = self._call("lookup", self.client.get, remote_id)
+                return None
+            return self._call(what, fn, remote_id)
+
+    def stat(self, remote_id: str) -> RemoteStat:
+        """The bytes local_cloud holds, re-hashed on its disk now (so a file changed in place or
+        rotted shows as a different SHA-256, not as the checksum recorded at upload)."""
+        record = self._found("verify", self.client.verify, remote_id)
+        if record is None or record["sha256"] is None:
+            return RemoteStat(exists=False)
+        return RemoteStat(exists=True, size=record["size"], checksum=record["sha256"], checksum_kind="sha256")
+
+    def download(self, remote_id: str, path: str) -> None:
+        self._call("download", self.client.download, remote_id, path)
+
+    def delete(self, remote_id: str) -> None:
+        """Only files this project named; a file that is already gone counts as deleted."""
+        record = self._found("lookup", self.client.get, remote_id)
+        if record is None:
+            log.info("%s was already gone from local_cloud", remote_id)
+            return
         if not is_remote_name(record["name"]):
             raise BackendError(f"{self.settings.describe()}: refusing to delete {remote_id!r}: not a simpost upload")
         self._call("delete", self.client.delete, remote_id)

@@ -8,7 +8,7 @@ import posixpath
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
-from storage_backends.base import BackendError, RemoteFile, Upload, file_sha256
+from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, file_sha256
 from storage_backends.naming import is_remote_name
 from storage_backends.retry import DEFAULT_RETRY, RetryPolicy
 from storage_backends.seafile_client import SeafileClient, SeafileError
@@ -155,6 +155,30 @@ class SeafileBackend:
             for e in entries
             if e.get("type", "file") == "file" and is_remote_name(e.get("name", ""))
         ]
+
+    def stat(self, remote_id: str) -> RemoteStat:
+        """Seafile's file detail: size and the file id, which is derived from the content (a change
+        of the bytes changes the id)."""
+        try:
+            found = self.api.request("GET", f"{self._repo}/file/detail/", what="file detail", ok=(404,),
+                                     params={"p": remote_id})
+        except SeafileError as exc:
+            raise self._named(exc) from None
+        if found.status_code == 404:
+            return RemoteStat(exists=False)
+        detail = found.json()
+        return RemoteStat(exists=True, size=int(detail["size"]), checksum=detail["id"], checksum_kind="seafile_file_id")
+
+    def download(self, remote_id: str, path: str) -> None:
+        """Through a download link on the file server, streamed to disk."""
+        try:
+            link = self.api.request("GET", f"{self._repo}/file/", what="download link", params={"p": remote_id}).json()
+            response = self.api.request("GET", link, what="download", auth=False, stream=True)
+            with response, open(path, "wb") as f:
+                for block in response.iter_content(1 << 20):
+                    f.write(block)
+        except SeafileError as exc:
+            raise self._named(exc) from None
 
     def delete(self, remote_id: str) -> None:
         path = posixpath.normpath(remote_id)

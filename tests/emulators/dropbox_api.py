@@ -86,6 +86,10 @@ _ROUTES: dict[str, tuple[str, str, set[str], set[str]]] = {
                            "shared_link", "include_property_groups", "include_non_downloadable_files",
                            "include_restorable_info"}),
     "files/list_folder/continue": ("api", "rpc", {"cursor"}, set()),
+    "files/get_metadata": ("api", "rpc", {"path"},
+                           {"include_media_info", "include_deleted", "include_has_explicit_shared_members",
+                            "include_property_groups"}),
+    "files/download": ("content", "download", {"path"}, {"rev"}),
     "files/delete_v2": ("api", "rpc", {"path"}, {"parent_rev"}),
     "sharing/create_shared_link_with_settings": ("api", "rpc", {"path"}, {"settings"}),
     "sharing/list_shared_links": ("api", "rpc", set(), {"path", "cursor", "direct_only"}),
@@ -237,7 +241,12 @@ class DropboxEmulator:
             status, payload = 200, result
         if fault:  # effect applied, answer lost
             return PlainTextResponse("Internal Server Error", status_code=fault.status)
-        return JSONResponse(payload, status_code=status, headers={"X-Dropbox-Request-Id": secrets.token_hex(8)})
+        request_id = {"X-Dropbox-Request-Id": secrets.token_hex(8)}
+        if style == "download" and status == 200:  # the metadata rides in a header, the body is the file
+            metadata, content = payload
+            return Response(content, media_type="application/octet-stream",
+                            headers={"Dropbox-API-Result": json.dumps(metadata), **request_id})
+        return JSONResponse(payload, status_code=status, headers=request_id)
 
     def _authorize(self, route: str, header: str | None) -> Response | None:
         if not header:
@@ -267,6 +276,13 @@ class DropboxEmulator:
             if raw is None:
                 raise ValueError('Must provide HTTP header "Dropbox-API-Arg" or URL parameter "arg"')
             data = body
+        elif style == "download":  # no body; the argument in the header (or ?arg=)
+            if request.headers.get("content-type", "") not in ("", "text/plain", "text/plain; charset=utf-8"):
+                raise ValueError('Bad HTTP "Content-Type" header; expecting "text/plain" or none for downloads')
+            raw = request.headers.get("dropbox-api-arg") or request.query_params.get("arg")
+            if raw is None:
+                raise ValueError('Must provide HTTP header "Dropbox-API-Arg" or URL parameter "arg"')
+            data = b""
         else:
             if not request.headers.get("content-type", "").startswith("application/json"):
                 raise ValueError('Bad HTTP "Content-Type" header; expecting "application/json"')
@@ -398,6 +414,30 @@ class DropboxEmulator:
         end = start + self.page_size
         cursor = base64.urlsafe_b64encode(json.dumps({"entries": entries, "start": end}).encode()).decode()
         return {"entries": entries[start:end], "cursor": cursor, "has_more": end < len(entries)}
+
+    def _lookup(self, path: str) -> StoredFile:
+        """A file by path (or by "id:..."), as Dropbox resolves both; LookupError not_found else."""
+        if path.startswith("id:"):
+            stored = next((f for f in self.files.values() if f.id == path), None)
+        else:
+            self._check_path(path)
+            stored = self.files.get(path.lower())
+        if stored is None:
+            raise RouteError("path/not_found/", {".tag": "path", "path": {".tag": "not_found"}})
+        return stored
+
+    def _files__get_metadata(self, arg: dict, data: bytes) -> dict:
+        if arg["path"].rstrip("/").lower() in self.folders - {""}:
+            folder = arg["path"].rstrip("/")
+            return {".tag": "folder", "name": folder.rsplit("/", 1)[1], "id": "id:folder",
+                    "path_lower": folder.lower(), "path_display": folder}
+        return self._metadata(self._lookup(arg["path"]))
+
+    def _files__download(self, arg: dict, data: bytes) -> tuple[dict, bytes]:
+        stored = self._lookup(arg["path"])
+        if arg.get("rev") not in (None, stored.rev):
+            raise RouteError("path/not_found/", {".tag": "path", "path": {".tag": "not_found"}})
+        return self._metadata(stored), stored.data
 
     def _files__delete_v2(self, arg: dict, data: bytes) -> dict:
         stored = self.files.pop(arg["path"].lower(), None)

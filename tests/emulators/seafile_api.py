@@ -54,6 +54,7 @@ class SeafileEmulator:
             self.dirs: set[str] = {"/"}
             self.partial: dict[tuple[str, str], bytearray] = {}
             self.upload_links: dict[str, str] = {}
+            self.download_links: dict[str, str] = {}
             self.share_links: dict[str, dict] = {}
             self.faults: collections.deque[Fault] = collections.deque()
             self.calls: list[tuple[str, str, dict]] = []
@@ -88,7 +89,9 @@ class SeafileEmulator:
             Route("/api2/repos/{repo_id}/", r("repo", self._repo), methods=["GET"]),
             Route("/api2/repos/{repo_id}/upload-link/", r("upload-link", self._upload_link), methods=["GET"]),
             Route("/api2/repos/{repo_id}/dir/", r("dir", self._dir), methods=["GET", "POST"]),
-            Route("/api2/repos/{repo_id}/file/", r("file", self._file), methods=["DELETE"]),
+            Route("/api2/repos/{repo_id}/file/", r("file", self._file), methods=["GET", "DELETE"]),
+            Route("/api2/repos/{repo_id}/file/detail/", r("file-detail", self._file_detail), methods=["GET"]),
+            Route("/seafhttp/files/{token}/{name}", r("download", self._download, auth=False), methods=["GET"]),
             Route("/api/v2.1/repos/{repo_id}/file-uploaded-bytes/", r("uploaded-bytes", self._uploaded_bytes),
                   methods=["GET"]),
             Route("/api/v2.1/share-links/", r("share-links", self._share_links), methods=["GET", "POST"]),
@@ -218,8 +221,35 @@ class SeafileEmulator:
         path = request.query_params.get("p")
         if not path:
             return self._bad("Path is missing.")
+        if request.method == "GET":  # a one-time download link on the file server, as a JSON string
+            if path not in self.files:
+                return self._bad("File not found", 404)
+            token = secrets.token_hex(16)
+            self.download_links[token] = path
+            return JSONResponse(f"{self.base_url}/seafhttp/files/{token}/{path.rsplit('/', 1)[1]}")
         self.files.pop(path, None)  # share links live in their own table: they outlive the file
         return JSONResponse("success")
+
+    async def _file_detail(self, request: Request) -> Response:
+        path = request.query_params.get("p")
+        if not path:
+            return self._bad("Path is missing.")
+        stored = self.files.get(path)
+        if stored is None:
+            return self._bad("File not found", 404)
+        return JSONResponse({"id": stored["id"], "mtime": stored["mtime"], "type": "file",
+                             "name": path.rsplit("/", 1)[1], "size": len(stored["data"])})
+
+    async def _download(self, request: Request) -> Response:
+        path = self.download_links.pop(request.path_params["token"], None)  # used once, as Seafile's are
+        if path is None or path not in self.files:
+            return Response("Bad access token", status_code=400 if path is None else 404)
+        return Response(self.files[path]["data"], media_type="application/octet-stream")
+
+    def replace_data(self, path: str, data: bytes) -> None:
+        """Someone changed a stored file in place (a sync client, the web editor): new content, new id."""
+        with self._lock:
+            self.files[path].update(data=data, id=hashlib.sha1(data).hexdigest(), mtime=int(time.time()))
 
     async def _uploaded_bytes(self, request: Request) -> Response:
         parent, name = request.query_params.get("parent_dir"), request.query_params.get("file_name")

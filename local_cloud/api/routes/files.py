@@ -64,6 +64,19 @@ async def get_file(row: LiveFile, request: Request):
     return row.record(link_for(request, row.id))
 
 
+@router.get("/{file_id}/verify")
+async def verify_file(row: LiveFile, request: Request, store: StoreDep):
+    """The stored bytes re-read and hashed now: `size` and `sha256` are what is on disk (null when
+    its data file is gone), `intact` whether they still equal what was uploaded."""
+    on_disk = await anyio.to_thread.run_sync(store.hash_on_disk, row)
+    size, sha256 = on_disk or (None, None)
+    if on_disk != (row.size, row.sha256):
+        log.error("stored file %s (%s) is not what was uploaded: %s", link_tag(row.id), row.name,
+                  "its data file is missing" if on_disk is None else f"{size} bytes, sha256 {sha256[:12]}")
+    return {**row.record(link_for(request, row.id)), "size": size, "sha256": sha256,
+            "intact": on_disk == (row.size, row.sha256)}
+
+
 @router.delete("/{file_id}", status_code=204)
 async def delete_file(row: LiveFile, store: StoreDep):
     await anyio.to_thread.run_sync(store.remove_file, row)
