@@ -51,9 +51,9 @@ code { font-size: .8rem; }
 table.copies { border-collapse: collapse; width: 100%; }
 table.copies th { text-align: left; font-weight: 500; color: var(--muted); font-size: .75rem; padding: 0 .6rem .2rem 0;
                   white-space: nowrap; }
-th.copies-col { width: 48%; }
+th.copies-col { width: 54%; }
 table.copies td { padding: .2rem .6rem .2rem 0; vertical-align: baseline; }
-td.link { overflow-wrap: anywhere; max-width: 28rem; }
+td.link { white-space: nowrap; }
 td.link a { color: var(--accent); }
 .state { display: inline-block; padding: .05rem .5rem; border-radius: 999px; font-size: .78rem; font-weight: 600;
          background: #e5e7eb; color: #374151; }
@@ -77,6 +77,8 @@ document.addEventListener("click", function (event) {
 def _sha256_source(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
+
+LINK_PATH_SHOWN = 12  # the link's host and the start of its path; the whole link is its title
 
 HEADERS = {
     "content-security-policy": (f"default-src 'none'; style-src {_sha256_source(STYLE)}; "
@@ -125,16 +127,18 @@ def _link(copy: Copy) -> str:
         return '<span class="small">no link</span>'
     if urlsplit(copy.link).scheme not in ("http", "https"):
         return f"<code>{escape(copy.link)}</code>"
+    parts = urlsplit(copy.link)
+    shown = parts.netloc + (parts.path if len(parts.path) <= LINK_PATH_SHOWN else parts.path[:LINK_PATH_SHOWN] + "…")
     href = escape(copy.link, quote=True)
-    return (f'<a href="{href}" target="_blank" rel="noopener noreferrer" data-share '
-            f'title="Open the share link of the copy on {escape(copy.backend, quote=True)}">{escape(copy.link)}</a>')
+    return (f'<a href="{href}" target="_blank" rel="noopener noreferrer" data-share title="{href}">'
+            f'{escape(shown)}</a>')
 
 
 def _copies(archive: Archive) -> str:
     if not archive.copies:
         return '<span class="count none">no copy recorded</span>'
     rows = []
-    for copy in archive.copies:
+    for copy in sorted(archive.copies, key=lambda c: c.state != "present"):  # present first, then the rest
         state = escape(copy.state)
         error = f'<div class="error">{escape(copy.last_error)}</div>' if copy.last_error and copy.state != "present" else ""
         rows.append(f'<tr data-backend="{escape(copy.backend, quote=True)}"><td>{escape(copy.backend)}</td>'
@@ -142,7 +146,7 @@ def _copies(archive: Archive) -> str:
                     f'<td class="when">{when(copy.last_verified)}</td></tr>')
     present = len(archive.present)
     short = " none" if present == 0 else (" short" if present < archive.copies_wanted else "")
-    return (f'<div class="small count{short}">{present} of {archive.copies_wanted} wanted present</div>'
+    return (f'<div class="small count{short}">{present} of {archive.copies_wanted} wanted copies present</div>'
             '<table class="copies"><thead><tr><th>Backend</th><th>State</th><th>Link</th><th>Last verified</th>'
             f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
