@@ -33,7 +33,10 @@ A run that takes longer than `run_timeout` fails at the stage it reached; a run 
 (`simpost cancel`, the REST API, the UI) stops, and `cleanup` tells user and simulator.
 
 Trigger conf (see the form): `simulation_id`, `results_dir` (relative to `SIMPOST_RESULTS_ROOT`) and
-`storage_backend` (a `storage_backend` connection id) are required.
+`storage_backend` (a `storage_backend` connection id, or a list of them: one copy on each) are
+required. `upload` runs once per backend (its own retries and log); a copy still failing on its last
+try is recorded `failed` in the catalog and the `copies` step fails the run only when fewer than
+`min_copies` (default 1) are present; `storage_verify` completes the failed ones later.
 
 Archive: `report.html` (the run at a glance, one chart per result name; opens offline) and
 `report.pdf`, `INFO.txt`, `omnetpp.ini`, `csv/` (scalars, statistics, histograms, vector summaries,
@@ -67,8 +70,13 @@ PARAMS = {
                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}],
         description='What to summarize and plot: "all", "ops" (the OPS list) or glob patterns on result names.',
     ),
-    "storage_backend": Param(type="string", minLength=1,
-                             description="Id of the storage_backend connection to upload to."),
+    "storage_backend": Param(type=["string", "array"], minLength=1,
+                             items={"type": "string", "minLength": 1}, minItems=1, uniqueItems=True,
+                             description='Id of the storage_backend connection to upload to, or a list of ids '
+                                         '(["a", "b"]) for one copy on each.'),
+    "min_copies": Param(None, type=["null", "integer"], minimum=1,
+                        description="Copies that must be present for the run to succeed (default 1); "
+                                    "storage_verify completes the others later."),
     "notification_email": Param(None, type=["null", "string"], pattern=r"^[^@\s]+@[^@\s]+$",
                                 description="Who gets the link by e-mail (optional)."),
     "callback_endpoint": Param(None, type=["null", "string"],
@@ -106,14 +114,20 @@ PARAMS = {
 def simulation_postprocess():
     @task
     def check_backend():
-        """A backend that is missing, invalid or inactive fails the run now, not after the parse."""
+        """A backend that is missing, invalid or inactive fails the run now, not after the parse; so does
+        a min_copies no list of backends could reach. Returns the backends, one upload each."""
+        from simpost.copies import CopiesError, backend_ids, min_copies
         from storage_backends.hook import StorageBackendHook
         from storage_backends.settings import SettingsError
 
-        name = params_of(get_current_context())["storage_backend"]
-        with final(SettingsError):
-            settings = StorageBackendHook(name).upload_settings()
-        log.info("check_backend: uploads will go to %s", settings.describe())
+        params = params_of(get_current_context())
+        with final(SettingsError, CopiesError):
+            names = backend_ids(params["storage_backend"])
+            min_copies(params["min_copies"], names)
+            for name in names:
+                settings = StorageBackendHook(name).upload_settings()
+                log.info("check_backend: a copy will go to %s", settings.describe())
+        return names
 
     @task
     def collect():
@@ -168,26 +182,53 @@ def simulation_postprocess():
         log.info("zip: %s files, %s bytes, sha256 %s", archive["files"], archive["size"], archive["sha256"])
         return archive
 
-    @task(pool="storage_uploads", queue=UPLOAD_QUEUE, retries=4, outlets=[UPLOADS])
-    def upload(archive: dict, computed: dict):
+    @task(pool="storage_uploads", queue=UPLOAD_QUEUE, retries=4, outlets=[UPLOADS],
+          map_index_template="{{ backend_id }}")
+    def upload(backend_id: str, archive: dict):
+        """One copy: recorded in the catalog; on its last try a failure is recorded and the task ends
+        without raising, so the run's other copies decide (see `copies`)."""
+        from simpost.copies import backend_ids, upload_copy
+        from simpost_airflow.catalog import open_catalog
         from storage_backends import remote_name
         from storage_backends.hook import StorageBackendHook
         from storage_backends.settings import SettingsError
 
         context = get_current_context()
-        params = params_of(context)
+        params, ti = params_of(context), context["ti"]
         with stage("upload", SettingsError, AirflowNotFoundException):  # a backend defined wrong, or not at all
-            hook = StorageBackendHook(params["storage_backend"])
+            hook = StorageBackendHook(backend_id)
             name = remote_name(params["title"], params["simulation_id"], archive["sha256"])
-            uploaded = hook.get_backend().upload(archive["path"], name, hook.settings.keep_days).as_dict()
-        log.info("upload: %s -> %s", name, uploaded["link"])
-        note_share_link(context, uploaded["link"], computed["problems"])
-        context["outlet_events"][UPLOADS].extra = {"simulation_id": params["simulation_id"],
-                                                   "backend": params["storage_backend"], **uploaded}
-        return uploaded
+            with open_catalog() as catalog:
+                catalog.record_archive(archive["sha256"], archive["size"], params["simulation_id"], params["title"],
+                                       context["run_id"], copies_wanted=len(backend_ids(params["storage_backend"])))
+                copy = upload_copy(catalog, hook.get_backend(), backend_id, archive["path"], archive["sha256"], name,
+                                   hook.settings.keep_days, last_try=ti.try_number > ti.max_tries,
+                                   secrets=hook.settings.secrets, log=log.warning)
+        log.info("upload: %s -> %s: %s", name, backend_id, copy.link or copy.state)
+        if copy.state == "present":
+            context["outlet_events"][UPLOADS].extra = {"simulation_id": params["simulation_id"],
+                                                       "backend": backend_id, **copy.as_dict()}
+        return copy.as_dict()
 
     @task
-    def notify(uploaded: dict, computed: dict):
+    def copies(uploaded, computed: dict):
+        """min_copies present, or the run fails here naming each failed copy (announced as the upload
+        stage's failure); the note shows the first present link and every copy."""
+        from simpost.copies import Copies, backend_ids, min_copies
+
+        context = get_current_context()
+        params = params_of(context)
+        found = Copies(list(uploaded), min_copies(params["min_copies"], backend_ids(params["storage_backend"])))
+        if not found.enough:
+            raise AirflowFailException(found.shortfall())
+        delivery = found.delivery()
+        log.info("copies: %s", found.note())
+        note_share_link(context, delivery["link"], computed["problems"],
+                        found.note() if len(found.results) > 1 else None)
+        return delivery
+
+    @task
+    def notify(delivered: dict, computed: dict):
         from simpost import result
         from simpost.stage import peak_rss_bytes
 
@@ -197,14 +238,14 @@ def simulation_postprocess():
             figures, summary = stage_figures(context["ti"]), computed["summary"]
             peak = max([f["peak_rss_bytes"] for f in figures] + [peak_rss_bytes()])
             delivery = result.Delivery(
-                link=uploaded["link"], size=uploaded["size"], sha256=uploaded["sha256"],
-                expires_at=uploaded.get("expires_at"), scalar_stats=computed["scalar_stats"],
+                link=delivered["link"], size=delivered["size"], sha256=delivered["sha256"],
+                expires_at=delivered.get("expires_at"), copies=delivered["copies"], scalar_stats=computed["scalar_stats"],
                 sim_runtime_stats=result.sim_runtime_stats(summary.get("simrun")),
                 resources=result.resources(summary["resources"], peak, run.seconds()),
                 stage_seconds=result.stage_seconds(figures), problems=computed["problems"])
             final = run.succeeded(delivery).as_dict()
             context["ti"].xcom_push(key=result.RESULT_KEY, value=final)  # a retry clears it again
-            log.info("notify: share link %s", uploaded["link"])
+            log.info("notify: share link %s", delivered["link"])
             send(params, final)
 
     @task(on_failure_callback=None)
@@ -226,11 +267,12 @@ def simulation_postprocess():
             raise AirflowFailException(final["reason"])
 
     collected = collect()
-    check_backend() >> collected
+    backends = check_backend()
+    backends >> collected
     computed = stats(parse(collected))
-    uploaded = upload(zip_archive(computed), computed)
+    uploaded = upload.partial(archive=zip_archive(computed)).expand(backend_id=backends)
     uploaded.operator.operator_extra_links = (ShareLink(),)
-    notify(uploaded, computed)  # a leaf, so a failure anywhere upstream fails the run
+    notify(copies(uploaded, computed), computed)  # a leaf, so a failure anywhere upstream fails the run
     # the work dir is needed up to the upload, not by notify; a teardown also runs after a cancel, and
     # its failure (a cancel) fails the run
     uploaded >> cleanup().as_teardown(on_failure_fail_dagrun=True)

@@ -12,7 +12,8 @@ import requests
 
 DAG_ID = "simulation_postprocess"
 FINISHED = {"success", "failed"}
-UPLOAD_TASK = "upload"
+UPLOAD_TASK = "upload"  # one task instance per backend (mapped)
+DELIVERY_TASK = "copies"  # the run's delivered archive: the first present copy's link, and every copy
 RESULT_KEY = "result"  # the XCom key of a run's final event (simpost.result.RESULT_KEY in the DAG's code)
 TEARDOWN_RULE = "all_done_setup_success"  # Airflow's trigger rule of teardown tasks: not a stage
 PAGE = 100
@@ -100,8 +101,9 @@ class Simpost:
         return self._call("GET", path, params={"deserialize": "true"})["value"]
 
     def upload(self, run_id: str) -> dict:
-        """The upload task's result: link, sha256, size, expires_at."""
-        return self._xcom(run_id, UPLOAD_TASK, "return_value")
+        """The delivered archive: link (the first present copy's), sha256, size, expires_at, and
+        `copies` ([{"backend", "state", "link"}])."""
+        return self._xcom(run_id, DELIVERY_TASK, "return_value")
 
     def result(self, run_id: str) -> dict | None:
         """The run's final event (simpost result schema), wherever the run recorded it; None if it has none."""

@@ -25,8 +25,8 @@ def test_both_dags_load_without_errors(dagbag):
 def test_postprocess_stages_in_order(dagbag):
     dag = dagbag.dags["simulation_postprocess"]
     order = [t.task_id for t in dag.topological_sort()]
-    assert order[:7] == ["check_backend", "collect", "parse", "stats", "zip", "upload", "notify"]
-    chain = ["check_backend", "collect", "parse", "stats", "zip", "upload", "notify"]
+    assert order[:8] == ["check_backend", "collect", "parse", "stats", "zip", "upload", "copies", "notify"]
+    chain = ["check_backend", "collect", "parse", "stats", "zip", "upload", "copies", "notify"]
     for upstream, downstream in zip(chain, chain[1:]):
         assert dag.get_task(downstream).upstream_task_ids >= {upstream}
     cleanup = dag.get_task("cleanup")
@@ -43,6 +43,7 @@ def test_postprocess_ui_metadata(dagbag):
         assert dag.params.get_param(name).description, f"param {name} has no description for the form"
     upload = dag.get_task("upload")
     assert upload.pool == "storage_uploads" and upload.retries >= 1
+    assert type(upload).__name__.endswith("MappedOperator")  # one task instance per backend
     assert [link.name for link in upload.operator_extra_links] == ["Share link"]
     assert dag.get_task("parse").pool == "results_parsing"
     assert all(t.retries >= 1 for t in dag.tasks)  # a lost worker must not lose the run
@@ -76,6 +77,31 @@ def test_good_conf_takes_defaults(dagbag):
 def test_bad_conf_is_refused_naming_the_param(dagbag, bad, param):
     with pytest.raises(ParamValidationError, match=param):
         _validate(dagbag.dags["simulation_postprocess"], {**GOOD, **bad})
+
+
+@pytest.mark.parametrize("backends, min_copies", [("local_cloud", None), (["a"], 1), (["a", "b", "c"], 2)])
+def test_one_backend_or_a_list_and_min_copies(dagbag, backends, min_copies):
+    resolved = _validate(dagbag.dags["simulation_postprocess"],
+                         {**GOOD, "storage_backend": backends, "min_copies": min_copies})
+    assert resolved["storage_backend"] == backends and resolved["min_copies"] == min_copies
+
+
+@pytest.mark.parametrize("bad", [{"storage_backend": []}, {"storage_backend": ["a", "a"]},
+                                 {"storage_backend": ["a", ""]}, {"storage_backend": ""},
+                                 {"storage_backend": 3}, {"min_copies": 0}, {"min_copies": 1.5}])
+def test_bad_backends_or_min_copies_are_refused(dagbag, bad):
+    with pytest.raises(ParamValidationError, match=next(iter(bad))):
+        _validate(dagbag.dags["simulation_postprocess"], {**GOOD, **bad})
+
+
+def test_min_copies_beyond_the_backends_is_refused_by_check_backend():
+    from simpost.copies import CopiesError, backend_ids, min_copies
+
+    assert min_copies(None, ["a"]) == 1 and min_copies(2, ["a", "b"]) == 2
+    with pytest.raises(CopiesError, match=r"min_copies 3 asks for more copies than the 2 backend\(s\) given \(a, b\)"):
+        min_copies(3, backend_ids(["a", "b"]))
+    with pytest.raises(CopiesError, match="names a more than once"):
+        backend_ids(["a", "b", "a"])
 
 
 def test_missing_required_param_is_refused(dagbag):

@@ -69,3 +69,11 @@ def test_figures_of_a_stage():
 ])
 def test_a_cancel_is_told_apart_by_the_skipped_stages(states, stage):
     assert cancelled_at(states) == stage
+
+
+def test_a_mapped_stage_counts_by_its_worst_instance():
+    from simpost.stage import by_stage
+
+    states = {s: "success" for s in STAGES[:4]} | {"upload_0": "success", "upload_1": "failed", "notify": "skipped"}
+    assert by_stage(states)["upload"] == "failed" and cancelled_at(states) == "upload"
+    assert by_stage({"upload_0": "success", "upload_1": "success"})["upload"] == "success"

@@ -190,7 +190,8 @@ def test_triggered_run_uploads_mails_and_calls_back(world):
     assert callback == xcom_result(client, run_id)
 
     links = requests.get(f"{cluster.base_url}/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/upload/links",
-                         headers={"Authorization": f"Bearer {cluster.token()}"}, timeout=10).json()
+                         params={"map_index": 0}, headers={"Authorization": f"Bearer {cluster.token()}"},
+                         timeout=10).json()
     assert links.get("extra_links", links).get("Share link") == uploaded["link"]
     work = world[5] / "work"
     assert not work.exists() or list(work.iterdir()) == []  # cleanup left nothing behind
@@ -250,14 +251,14 @@ def test_upload_failing_once_succeeds_on_retry_with_one_remote_file(world):
     try:
         run_id = client.trigger(conf("rest-retry"))
         for _ in _deadline_loop(300, interval=0.5):
-            if any(t["state"] in ("up_for_retry", "failed") for t in cluster.task_tries(DAG, run_id, "upload")):
+            if any(t["state"] in ("up_for_retry", "failed") for t in cluster.task_tries(DAG, run_id, "upload", 0)):
                 break
         else:
             raise AssertionError(f"the upload never failed while local_cloud was down\n{cluster.tails()}")
     finally:
         cloud.start()
     assert client.wait(run_id, timeout=300, poll=1)["state"] == "success", cluster.tails()
-    assert len(cluster.task_tries(DAG, run_id, "upload")) >= 2
+    assert len(cluster.task_tries(DAG, run_id, "upload", 0)) >= 2
     assert len(uploads_of(cloud_client, "rest-retry")) == 1
 
 

@@ -35,6 +35,7 @@ class Delivery:
     resources: dict
     stage_seconds: dict
     problems: list[str] = field(default_factory=list)
+    copies: list[dict] = field(default_factory=list)  # [{"backend", "state", "link"}], link = the first present
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,24 @@ def percent_done(stage: str) -> float:
     return round(100.0 * (STAGES.index(stage) + 1) / len(STAGES), 1)
 
 
+def by_stage(states: dict) -> dict:
+    """Task states keyed by stage: a mapped stage's instances (Airflow names them `upload_0`,
+    `upload_1`, ...) count as the stage, failed if one failed, skipped if one was skipped."""
+    merged = dict(states)
+    for key, state in states.items():
+        stage, _, index = key.rpartition("_")
+        if stage in STAGES and index.isdigit() and merged.get(stage) not in ("failed", "skipped"):
+            merged[stage] = state
+    return merged
+
+
 def cancelled_at(states: dict) -> str | None:
     """The stage a cancel stopped, from the run's task states; None when the run was not cancelled.
 
     Marking a run failed skips every stage not yet started (nothing else in this DAG skips) and fails
     the one running, whose process is killed before it can tell anyone.
     """
+    states = by_stage(states)
     if not any(states.get(s) == "skipped" for s in STAGES):
         return None
     return next((s for s in STAGES if states.get(s) == "failed"),

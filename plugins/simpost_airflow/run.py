@@ -16,6 +16,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 
 log = logging.getLogger(__name__)
 
+#: steps that are part of a stage without being one (the schema names stages only)
+STAGE_OF_TASK = {"copies": "upload"}
 STAGE_FIGURES = "stage_figures"  # XCom key: each stage's seconds and peak RSS, for the run-wide figures
 
 
@@ -26,11 +28,11 @@ class ShareLink(BaseOperatorLink):
     xcom_key = "share_link"
 
     def get_link(self, operator, *, ti_key):
-        uploaded = ti_key.xcom_pull(task_ids=ti_key.task_id)
-        return uploaded["link"] if uploaded else ""
+        uploaded = ti_key.xcom_pull(task_ids=ti_key.task_id, map_indexes=ti_key.map_index)
+        return (uploaded or {}).get("link") or ""
 
 
-def note_share_link(context, link: str, problems: list[str]) -> None:
+def note_share_link(context, link: str, problems: list[str], copies: str | None = None) -> None:
     """The link as the run's note, the first thing on the run's page (Airflow 3.3 shows a task's links
     only under its Details tab), with the input problems of a run that ended with warnings. Needs the
     airflow_api connection; never fails the upload."""
@@ -40,6 +42,8 @@ def note_share_link(context, link: str, problems: list[str]) -> None:
     line = f"**Share link:** [{link}]({link})"
     if problems:  # Airflow has no warning state for a run: its page says it here
         line += f" · **Warning: {len(problems)} input problem(s)**, the rest was exported: {problems[0]}"
+    if copies:
+        line += f"\n\n**Copies:** {copies}"
     try:
         api = AirflowApi.from_connection(BaseHook.get_connection("airflow_api"), timeout=10)
         api.add_run_note(context["dag_run"].dag_id, context["run_id"], line)
@@ -84,14 +88,16 @@ def run_info(context):
 def stage_figures(ti) -> list[dict]:
     from simpost.stage import STAGES
 
-    return [f for f in (ti.xcom_pull(task_ids=s, key=STAGE_FIGURES) for s in STAGES) if f]
+    found = [ti.xcom_pull(task_ids=s, key=STAGE_FIGURES) for s in STAGES]  # a list for a mapped stage
+    return [f for value in found for f in (value if isinstance(value, list) else [value]) if f]
 
 
 def _still_running(ti) -> bool:
     """Whether Airflow still has this task running. A run marked failed (a cancel) kills its running
     stage only at the next heartbeat, seconds later: a stage ending meanwhile must not count."""
     states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
-    return states.get(ti.run_id, {}).get(ti.task_id) == "running"
+    key = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
+    return states.get(ti.run_id, {}).get(key) == "running"
 
 
 @contextmanager
@@ -185,4 +191,5 @@ def on_failure(context) -> None:
     error = context.get("exception")
     if isinstance(error, StageStopped):
         return  # a cancel: cleanup tells them, once, whichever stage was running
-    announce_failure(context, context["ti"].task_id, one_line(error or "failed"))
+    task_id = context["ti"].task_id
+    announce_failure(context, STAGE_OF_TASK.get(task_id, task_id), one_line(error or "failed"))
