@@ -25,6 +25,7 @@ from conftest import REPO
 pytestmark = pytest.mark.airflow
 ROUTES = [("GET", "/simpost/api/archives"), ("GET", "/simpost/results"), ("GET", "/simpost/api/catalog/export"),
           ("POST", "/simpost/api/catalog/import")]
+READER = "reader"
 HOSTILE_TITLE = '<img src=x onerror="alert(1)"> Aloha & "friends"'
 
 
@@ -35,11 +36,13 @@ class Deployment:
 
 
 def _api_server(home: Path, env: dict | None = None) -> AirflowCluster:
-    """Only what the routes need: a migrated metadata DB and the api-server."""
+    """Only what the routes need: a migrated metadata DB and the api-server. Users: `admin` and
+    `reader`, whose role is viewer (same password)."""
+    env = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{READER}:viewer", **(env or {})}
     cluster = AirflowCluster(home, dags_folder=REPO / "dags", plugins_folder=REPO / "plugins", env_overrides=env)
     cluster.airflow("db", "migrate")
     (cluster.home / "simple_auth_manager_passwords.json.generated").write_text(
-        json.dumps({cluster.username: cluster.password}))
+        json.dumps({cluster.username: cluster.password, READER: cluster.password}))
     cluster._spawn("api-server", ["api-server", "--port", str(cluster.api_port), "--host", "127.0.0.1"])
     for _ in _deadline_loop(180, 0.5):
         cluster._check_alive()
@@ -130,6 +133,20 @@ def test_the_ui_login_cookie_reads_but_never_writes(a):
     export = "".join(line + "\n" for line in a.catalog.export_lines())
     r = requests.post(a.cluster.base_url + "/simpost/api/catalog/import", headers=cookie, data=export, timeout=30)
     assert r.status_code == 401 and "Authorization: Bearer" in r.json()["detail"]
+
+
+def test_a_viewer_reads_the_catalog_but_may_not_import(a):
+    token = requests.post(a.cluster.base_url + "/auth/token", json={"username": READER, "password": a.cluster.password},
+                          timeout=30).json()["access_token"]
+    viewer = {"Authorization": f"Bearer {token}"}
+    r = requests.get(a.cluster.base_url + "/simpost/api/archives", headers=viewer, timeout=30)
+    assert r.status_code == 200 and r.json()["archives"]
+    before = _snapshot(a.catalog)
+    lines = [next(a.catalog.export_lines()), *_new_archive_lines("f6" * 32)]
+    r = requests.post(a.cluster.base_url + "/simpost/api/catalog/import", headers=viewer, data="\n".join(lines),
+                      timeout=30)
+    assert r.status_code == 403 and "'reader' may not change the simpost catalog" in r.json()["detail"]
+    assert _snapshot(a.catalog) == before
 
 
 def test_archives_are_searched_by_simulation_id_with_their_copies(a):

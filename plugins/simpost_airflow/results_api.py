@@ -11,8 +11,9 @@ Airflow protects only its own routes: a plugin's FastAPI app is reachable withou
 checks Airflow's JWT itself. Every route here does, through Airflow's own `get_user` (the token in
 `Authorization: Bearer`, else the `_token` cookie the UI's login sets, which the browser sends when
 the UI opens this page in its iframe), and then asks the auth manager whether the user may use the
-custom view "simpost catalog" (GET to read, POST to import). The import takes its token only from
-the Authorization header: a cookie alone never writes (no cross-site request can set the header).
+custom view "simpost catalog" (GET to read, POST to import; an import also needs leave to start runs
+of simulation_postprocess, whose uploads write the catalog). The import takes its token only from the
+Authorization header: a cookie alone never writes (no cross-site request can set the header).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from simpost.catalog import Archive, Catalog, CatalogError, ImportRefused
 from simpost_airflow import results_page
 
 RESOURCE = "simpost catalog"  # the custom view an auth manager grants (FAB, Keycloak: a permission)
+WRITING_DAG = "simulation_postprocess"  # whose runs write the catalog; an import needs leave to start them
 MAX_LIMIT = 500
 MAX_IMPORT_BYTES = 256 << 20  # far above any catalog of this project's scale; the body is held in memory
 NO_STORE = {"cache-control": "no-store"}
@@ -57,7 +59,14 @@ def _access(method: str):
         if method != "GET" and credentials is None:
             raise HTTPException(401, "Not authenticated: send the Airflow JWT as Authorization: Bearer")
         found = await get_user(request, None, credentials)
-        if not get_auth_manager().is_authorized_custom_view(method=method, resource_name=RESOURCE, user=found):
+        manager = get_auth_manager()
+        allowed = manager.is_authorized_custom_view(method=method, resource_name=RESOURCE, user=found)
+        if allowed and method != "GET":  # an import writes what upload tasks write: only for who may start them
+            from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+            allowed = manager.is_authorized_dag(method="POST", user=found, access_entity=DagAccessEntity.RUN,
+                                                details=DagDetails(id=WRITING_DAG))
+        if not allowed:
             raise HTTPException(403, f"user {found.get_name()!r} may not {'read' if method == 'GET' else 'change'}"
                                      " the simpost catalog")
         return found
