@@ -43,7 +43,7 @@ table.archives > thead th { text-align: left; font-weight: 600; color: var(--mut
                             border-bottom: 1px solid var(--line); }
 table.archives > tbody > tr > td { padding: .7rem .8rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 table.archives > tbody > tr:last-child > td { border-bottom: 0; }
-td.sim { font-weight: 600; overflow-wrap: anywhere; }
+td.sim { font-weight: 600; overflow-wrap: anywhere; min-width: 8rem; }
 td.num { white-space: nowrap; text-align: right; }
 td.when { white-space: nowrap; }
 .small { color: var(--muted); font-size: .8rem; font-weight: 400; }
@@ -62,6 +62,7 @@ td.link a { color: var(--accent); }
 .state.archived { background: #ede9fe; color: #5b21b6; } .state.restoring { background: #dbeafe; color: #1e40af; }
 .count.short { color: #b45309; font-weight: 600; } .count.none { color: #b91c1c; font-weight: 600; }
 .error { color: #b91c1c; font-size: .8rem; overflow-wrap: anywhere; }
+table.copies tr.why td { padding-top: 0; }
 p.empty { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 1rem; }
 nav.pages { display: flex; gap: .5rem; margin-top: 1rem; }
 """
@@ -140,10 +141,13 @@ def _copies(archive: Archive) -> str:
     rows = []
     for copy in sorted(archive.copies, key=lambda c: c.state != "present"):  # present first, then the rest
         state = escape(copy.state)
-        error = f'<div class="error">{escape(copy.last_error)}</div>' if copy.last_error and copy.state != "present" else ""
-        rows.append(f'<tr data-backend="{escape(copy.backend, quote=True)}"><td>{escape(copy.backend)}</td>'
-                    f'<td><span class="state {state}">{state}</span>{error}</td><td class="link">{_link(copy)}</td>'
+        backend = escape(copy.backend, quote=True)
+        rows.append(f'<tr data-backend="{backend}"><td>{escape(copy.backend)}</td>'
+                    f'<td><span class="state {state}">{state}</span></td><td class="link">{_link(copy)}</td>'
                     f'<td class="when">{when(copy.last_verified)}</td></tr>')
+        if copy.last_error and copy.state != "present":  # why it is not there, under the copy, full width
+            rows.append(f'<tr class="why" data-why-for="{backend}"><td></td><td colspan="3" class="error">'
+                        f'{escape(copy.last_error)}</td></tr>')
     present = len(archive.present)
     short = " none" if present == 0 else (" short" if present < archive.copies_wanted else "")
     return (f'<div class="small count{short}">{present} of {archive.copies_wanted} wanted copies present</div>'
