@@ -43,9 +43,9 @@ Archive: `report.html` (the run at a glance, one chart per result name; opens of
 vectors resampled every `summarizing_precision` s, also in one long-format CSV), `graphs/` (PNG, as
 the `graphs` Param says), `simrun/simrun-stats.csv`, `MANIFEST.sha256`. `check_backend` first refuses
 a `storage_backend` that does not exist, is invalid or is inactive. The share link is the run's note
-(top of the run's page, when the `airflow_api` connection exists) and the `upload` task's **Details**
-tab: **Extra Links > Share link** (Airflow 3.3 shows task links only there); the `upload` and `notify`
-logs and the `upload` XCom hold it too.
+(top of the run's page, when the `airflow_api` connection exists, with every copy) and the `copies`
+task's **Details** tab: **Extra Links > Share link** (Airflow 3.3 shows task links only there); the
+`upload` (one per backend), `copies` and `notify` logs and XComs hold it too.
 """
 
 PARAMS = {
@@ -271,8 +271,9 @@ def simulation_postprocess():
     backends >> collected
     computed = stats(parse(collected))
     uploaded = upload.partial(archive=zip_archive(computed)).expand(backend_id=backends)
-    uploaded.operator.operator_extra_links = (ShareLink(),)
-    notify(copies(uploaded, computed), computed)  # a leaf, so a failure anywhere upstream fails the run
+    delivered = copies(uploaded, computed)
+    delivered.operator.operator_extra_links = (ShareLink(),)  # the first present copy's link
+    notify(delivered, computed)  # a leaf, so a failure anywhere upstream fails the run
     # the work dir is needed up to the upload, not by notify; a teardown also runs after a cancel, and
     # its failure (a cancel) fails the run
     uploaded >> cleanup().as_teardown(on_failure_fail_dagrun=True)

@@ -5,7 +5,7 @@ import logging
 import os
 
 import pendulum
-from airflow.sdk import BaseHook, Param, Variable, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 from simpost.limits import task_timeout
 
 log = logging.getLogger(__name__)
@@ -55,26 +55,9 @@ def _reference_time(params: dict) -> pendulum.DateTime:
 def storage_retention():
     @task
     def list_backends():
-        from airflow.sdk.exceptions import AirflowNotFoundException
-        from simpost.airflow_api import AirflowApi
-        from simpost.retention import backend_ids_from_variable, choose, none_found
-        from storage_backends.provider import CONN_TYPE
+        from simpost_airflow.backends import storage_backend_ids
 
-        variable = Variable.get("storage_backends", default=None)
-        from_variable = backend_ids_from_variable(variable)
-        try:
-            api = BaseHook.get_connection("airflow_api")
-        except AirflowNotFoundException:
-            log.warning("no airflow_api connection: only the Variable storage_backends lists backends")
-            api, from_api = None, []
-        else:
-            from_api = AirflowApi.from_connection(api).connection_ids(CONN_TYPE)
-        ids = choose(from_api, from_variable, get_current_context()["params"]["backends"])
-        if ids:
-            log.info("retention: backends %s", ids)
-        else:
-            log.warning("retention: %s", none_found(api is not None, variable is not None))
-        return ids
+        return storage_backend_ids(get_current_context()["params"]["backends"], "retention")
 
     @task(map_index_template="{{ backend_id }}")
     def clean_backend(backend_id: str):

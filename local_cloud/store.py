@@ -179,7 +179,23 @@ class Store:
             return None
         if (row.name, row.size, row.sha256) != (name, size, sha256):
             raise Refusal(409, "upload key already used for a different name or content")
+        changed = self._changed_on_disk(row)
+        if changed:  # answering with it would hand the damage out again: store the upload afresh
+            log.error("stored file %s (%s) %s; set aside, the new upload replaces it", link_tag(row.id), row.name,
+                      changed)
+            self.set_aside(row, changed)
+            return None
         return row
+
+    def _changed_on_disk(self, row: FileRow) -> str | None:
+        """What is wrong with a stored file by its size and modification time (as servable checks)."""
+        try:
+            st = (self.files_dir / row.id).stat()
+        except FileNotFoundError:
+            return "is missing on disk"
+        if st.st_size != row.size or (row.mtime_ns is not None and st.st_mtime_ns != row.mtime_ns):
+            return "changed on disk after it was uploaded"
+        return None
 
     def servable(self, row: FileRow) -> os.stat_result:
         """The stat of a file about to be served; refused when it is not what was stored.
@@ -207,6 +223,17 @@ class Store:
         except FileNotFoundError:
             return None
         return size, digest.hexdigest()
+
+    def set_aside(self, row: FileRow, reason: str) -> None:
+        """A stored file that is no longer what was uploaded: its data goes to quarantine/ (never
+        deleted) and its row is forgotten, so the id answers 404 and the upload is stored afresh."""
+        from .reconcile import _Quarantine
+
+        self.gone_files.add(row.id)
+        path = self.files_dir / row.id
+        if path.exists():
+            _Quarantine(self).move(path, f"registered as {row.name!r} but {reason}", row=row)
+        self._forget_file(row.id)
 
     def count_download(self, row: FileRow) -> None:
         if not self.registry.count_download(row.id):

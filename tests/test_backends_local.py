@@ -77,9 +77,14 @@ def test_stat_rehashes_the_stored_bytes_and_download_fetches_them(tmp_path):
         changed = backend.stat(upload.remote_id)
         assert changed.exists and changed.size == 50_000
         assert changed.checksum == hashlib.sha256(bytes(data)).hexdigest() != upload.sha256
+        assert backend.stat(upload.remote_id) == changed, "stat changes nothing"
+        again = backend.upload(str(archive), remote_name("x", "lc-4", SHA), 0)  # the same upload once more
+        assert again.remote_id != upload.remote_id and backend.stat(again.remote_id).checksum == upload.sha256
+        assert backend.stat(upload.remote_id) == RemoteStat(exists=False), "the changed file was set aside"
+        assert not stored.exists() and list((folder / "quarantine").rglob(upload.remote_id))
 
-        stored.unlink()
-        assert backend.stat(upload.remote_id) == RemoteStat(exists=False)
+        (folder / "files" / again.remote_id).unlink()
+        assert backend.stat(again.remote_id) == RemoteStat(exists=False)
         assert backend.stat("no-such-file-id") == RemoteStat(exists=False)
         with pytest.raises(BackendError, match="download at http://127.0.0.1:\\d+ failed: HTTP 404"):
             backend.download("no-such-file-id", str(tmp_path / "none.zip"))

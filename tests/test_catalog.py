@@ -186,6 +186,9 @@ def test_archives_to_repair(catalog):
     catalog.record_archive(sha(3), 1, "s", copies_wanted=1)  # fine
     catalog.record_copy(sha(3), "a", "present")
     catalog.record_archive(sha(4), 1, "s", copies_wanted=1)  # no copy at all
+    catalog.record_archive(sha(5), 1, "s", copies_wanted=2)  # retention deleted one: not verify's to restore
+    catalog.record_copy(sha(5), "a", "present")
+    catalog.record_copy(sha(5), "b", "deleted")
     assert sorted(a.sha256 for a in catalog.archives_to_repair()) == sorted([sha(1), sha(2), sha(4)])
     assert len(catalog.archives_to_repair(limit=1)) == 1
 

@@ -19,7 +19,7 @@ def dagbag() -> DagBag:
 
 def test_both_dags_load_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"simulation_postprocess", "storage_retention"} <= set(dagbag.dag_ids)
+    assert {"simulation_postprocess", "storage_retention", "storage_verify"} <= set(dagbag.dag_ids)
 
 
 def test_postprocess_stages_in_order(dagbag):
@@ -44,7 +44,7 @@ def test_postprocess_ui_metadata(dagbag):
     upload = dag.get_task("upload")
     assert upload.pool == "storage_uploads" and upload.retries >= 1
     assert type(upload).__name__.endswith("MappedOperator")  # one task instance per backend
-    assert [link.name for link in upload.operator_extra_links] == ["Share link"]
+    assert [link.name for link in dag.get_task("copies").operator_extra_links] == ["Share link"]
     assert dag.get_task("parse").pool == "results_parsing"
     assert all(t.retries >= 1 for t in dag.tasks)  # a lost worker must not lose the run
 
@@ -118,11 +118,19 @@ def test_retention_is_scheduled_with_its_params(dagbag):
     assert type(dag.get_task("clean_backend")).__name__.endswith("MappedOperator")  # one task per backend
 
 
+def test_verify_is_scheduled_by_environment_with_its_params(dagbag, monkeypatch):
+    dag = dagbag.dags["storage_verify"]
+    assert dag.schedule == "@daily" and dag.max_active_runs == 1 and not dag.is_paused_upon_creation
+    assert set(dag.params) == {"backend", "dry_run"} and all(t.retries >= 1 for t in dag.tasks)
+    monkeypatch.setenv("SIMPOST_VERIFY_SCHEDULE", "0 3 * * *")
+    assert DagBag(dag_folder=str(REPO / "dags" / "storage_verify.py")).dags["storage_verify"].schedule == "0 3 * * *"
+
+
 def test_every_task_of_both_dags_has_a_time_limit(dagbag):
     """Issue 13 item 2: a task stuck on hostile input must free its worker and pool slot."""
     from simpost.limits import task_timeout
 
-    for dag_id in ("simulation_postprocess", "storage_retention"):
+    for dag_id in ("simulation_postprocess", "storage_retention", "storage_verify"):
         for t in dagbag.dags[dag_id].tasks:
             assert t.execution_timeout == task_timeout(), f"{dag_id}.{t.task_id}"
 

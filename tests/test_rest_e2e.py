@@ -189,9 +189,8 @@ def test_triggered_run_uploads_mails_and_calls_back(world):
     assert callback["sim_runtime_stats"]["events"] == 38516  # the final status block of run0.stdout.log
     assert callback == xcom_result(client, run_id)
 
-    links = requests.get(f"{cluster.base_url}/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/upload/links",
-                         params={"map_index": 0}, headers={"Authorization": f"Bearer {cluster.token()}"},
-                         timeout=10).json()
+    links = requests.get(f"{cluster.base_url}/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/copies/links",
+                         headers={"Authorization": f"Bearer {cluster.token()}"}, timeout=10).json()
     assert links.get("extra_links", links).get("Share link") == uploaded["link"]
     work = world[5] / "work"
     assert not work.exists() or list(work.iterdir()) == []  # cleanup left nothing behind

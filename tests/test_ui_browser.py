@@ -230,12 +230,12 @@ def test_trigger_form_needs_three_fields_and_the_run_gives_a_verified_archive(wo
     assert verify_archive(archive) > 5
     assert archive.name.startswith("simulation_ui-form-run_")  # no title given: the default slug
     link = note_link.get_attribute("href")
-    ui.open_task("upload")
+    ui.open_task("copies")
     task_link = ui.task_share_link()  # where Airflow 3.3 puts a task's links
-    ui.shot("upload-details-share-link")
+    ui.shot("copies-details-share-link")
     assert task_link.get_attribute("href") == link
-    # the link reads in clear where a person looks for it: the upload's log and its XCom
-    log = ui.task_log(DAG, run_id, "upload", link)
+    # the link reads in clear where a person looks for it: the copies step's log and its XCom
+    log = ui.task_log(DAG, run_id, "copies", link)
     assert "***/f/" not in log
     ui.page.get_by_role("link", name="Storage", exact=True).click()
     ui.page.get_by_text("XCom", exact=True).click()
@@ -305,7 +305,7 @@ def test_share_link_reads_in_clear_in_log_mail_and_callback_while_secrets_stay_m
                                    "storage_backend": "ui_local", "title": "Browser test",
                                    "notification_email": "notify@lab.test", "callback_endpoint": "/done/ui-notify"})
     assert ui.wait_for_run(DAG, run_id) == "Success"
-    link = cluster.api("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/upload/xcomEntries/return_value"
+    link = cluster.api("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/copies/xcomEntries/return_value"
                        ).json()["value"]["link"]
     assert link.startswith(world.cloud.url + "/f/")
     log = ui.task_log(DAG, run_id, "notify", f"notify: share link {link}")

@@ -78,7 +78,7 @@ def upload_copy(catalog, backend, backend_id: str, path: str, sha256: str, name:
     try:
         uploaded = backend.upload(path, name, keep_days)
         seen = backend.stat(uploaded.remote_id)
-        if not seen.exists or seen.size != uploaded.size:
+        if not seen.exists or seen.size != uploaded.size or (seen.checksum_kind == "sha256" and seen.checksum != sha256):
             raise BackendError(f"{backend_id}: the upload is not on the service as sent (stat: {seen})")
     except BaseException as err:
         reason = reason_of(err, secrets)

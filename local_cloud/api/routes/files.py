@@ -67,7 +67,8 @@ async def get_file(row: LiveFile, request: Request):
 @router.get("/{file_id}/verify")
 async def verify_file(row: LiveFile, request: Request, store: StoreDep):
     """The stored bytes re-read and hashed now: `size` and `sha256` are what is on disk (null when
-    its data file is gone), `intact` whether they still equal what was uploaded."""
+    its data file is gone), `intact` whether they still equal what was uploaded. Read-only: a
+    damaged file is set aside when its upload is sent again (Store.existing)."""
     on_disk = await anyio.to_thread.run_sync(store.hash_on_disk, row)
     size, sha256 = on_disk or (None, None)
     if on_disk != (row.size, row.sha256):

@@ -24,7 +24,7 @@ Public API (stable; the Results view and the client code against it):
     catalog.verified(sha256, backend, when=None) -> Copy | None
     catalog.copy(sha256, backend) -> Copy | None
     catalog.copies(backend=None, states=None) -> list[Copy]
-    catalog.copies_to_verify(verified_before, backend=None, limit=100) -> list[Copy]
+    catalog.copies_to_verify(verified_before, backend=None, limit=100) -> list[Copy]  # backend: id or ids
     catalog.archives_to_repair(limit=100) -> list[Archive]
     catalog.archives_by_prefix(prefix) -> list[Archive]
 
@@ -35,9 +35,9 @@ copies, .present) and `Copy` (archive_sha256, backend, state, remote_id, remote_
 checksum, uploaded, expires, last_verified, attempts, last_error, updated_at) are frozen dataclasses.
 """
 from simpost.catalog.exchange import FORMAT, VERSION, ImportRefused
-from simpost.catalog.records import REPAIRABLE, STATES, Archive, Copy, ImportResult
+from simpost.catalog.records import REPAIRABLE, SETTLED, STATES, Archive, Copy, ImportResult
 from simpost.catalog.schema import CatalogError
 from simpost.catalog.store import Catalog
 
-__all__ = ["FORMAT", "REPAIRABLE", "STATES", "VERSION", "Archive", "Catalog", "CatalogError", "Copy",
+__all__ = ["FORMAT", "REPAIRABLE", "SETTLED", "STATES", "VERSION", "Archive", "Catalog", "CatalogError", "Copy",
            "ImportRefused", "ImportResult"]

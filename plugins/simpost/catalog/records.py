@@ -9,6 +9,8 @@ from datetime import datetime
 STATES = ("pending", "present", "failed", "lost", "deleted", "archived", "restoring")
 # Copies verify completes again from a present one.
 REPAIRABLE = ("failed", "lost")
+# Copies that count towards an archive's wanted number: there, on their way, or where retention put them.
+SETTLED = ("present", "pending", "deleted", "archived", "restoring")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from simpost.catalog.models import ArchiveRow, CopyRow
-from simpost.catalog.records import REPAIRABLE, STATES, Archive, Copy, ImportResult
+from simpost.catalog.records import REPAIRABLE, SETTLED, STATES, Archive, Copy, ImportResult
 from simpost.catalog.schema import CatalogError, engine_for, upgrade
 
 # What a caller may set on a copy besides its state.
@@ -201,27 +201,29 @@ class Catalog:
         with self.session() as session:
             return [to_copy(row, sha) for row, sha in session.execute(query.order_by(CopyRow.id))]
 
-    def copies_to_verify(self, verified_before: datetime, backend: str | None = None,
+    def copies_to_verify(self, verified_before: datetime, backend: str | Sequence[str] | None = None,
                          limit: int = 100) -> list[Copy]:
-        """Present copies not verified since `verified_before`, the longest unverified first: a pass
-        that stops half-way (batch limit, killed worker) is continued by the next one."""
+        """Present copies not verified since `verified_before` (on `backend`: one id or several), the
+        longest unverified first: a pass that stops half-way (batch limit, killed worker) is continued
+        by the next one."""
         query = (select(CopyRow, ArchiveRow.sha256).join(ArchiveRow).where(
             CopyRow.state == "present",
             or_(CopyRow.last_verified.is_(None), CopyRow.last_verified < verified_before)))
         if backend is not None:
-            query = query.where(CopyRow.backend == backend)
+            query = query.where(CopyRow.backend.in_([backend] if isinstance(backend, str) else list(backend)))
         query = query.order_by(CopyRow.last_verified.is_(None).desc(), CopyRow.last_verified, CopyRow.id).limit(limit)
         with self.session() as session:
             return [to_copy(row, sha) for row, sha in session.execute(query)]
 
     def archives_to_repair(self, limit: int = 100) -> list[Archive]:
-        """Archives with fewer present copies than wanted, or with a failed or lost copy; the ones
-        whose copies changed longest ago first, so an archive that cannot be repaired today does not
-        keep the others waiting."""
-        present = func.sum(case((CopyRow.state == "present", 1), else_=0))
+        """Archives with a failed or lost copy, or fewer copies than wanted that are present, on their
+        way (pending) or where retention put them (deleted, archived, restoring): verify must not
+        bring back what retention removed. The ones whose copies changed longest ago first, so an
+        archive that cannot be repaired today does not keep the others waiting."""
+        settled = func.sum(case((CopyRow.state.in_(SETTLED), 1), else_=0))
         broken = func.sum(case((CopyRow.state.in_(REPAIRABLE), 1), else_=0))
         ids = (select(ArchiveRow.id).outerjoin(CopyRow).group_by(ArchiveRow.id, ArchiveRow.copies_wanted)
-               .having(or_(func.coalesce(present, 0) < ArchiveRow.copies_wanted, func.coalesce(broken, 0) > 0))
+               .having(or_(func.coalesce(settled, 0) < ArchiveRow.copies_wanted, func.coalesce(broken, 0) > 0))
                .order_by(func.max(CopyRow.updated_at), ArchiveRow.id).limit(limit))
         with self.session() as session:
             order = list(session.scalars(ids))

@@ -1,0 +1,219 @@
+"""Several copies and storage_verify, as Airflow runs them (`airflow dags test`), on local_cloud
+started for real and the Dropbox and Seafile emulators, with SQLite and PostgreSQL catalogs.
+
+(a) a run to three backends with one down succeeds with two present copies and one failed; once the
+    backend is back, storage_verify completes the third;
+(b) a copy deleted through the service's own API and a copy changed on local_cloud's disk are found
+    lost by storage_verify and copied again, byte for byte the archive.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+
+import pytest
+import requests
+from emulators.fixtures import (  # noqa: F401  (fixtures)
+    DROPBOX_APP_SECRET,
+    DROPBOX_REFRESH_TOKEN,
+    SEAFILE_REPO,
+    SEAFILE_TOKEN,
+    _dropbox_server,
+    _seafile_server,
+    dropbox_conn_json,
+    dropbox_emulator,
+    seafile_conn_json,
+    seafile_emulator,
+    test_ca,
+)
+from local_cloud.client import LocalCloudClient
+from local_cloud.testing import running_server
+
+from cluster import postgres_database
+from conftest import AIRFLOW
+from simpost.catalog import Catalog
+
+pytestmark = pytest.mark.airflow
+BACKENDS = ["lc", "dbx", "sea"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_conn(request, tmp_path):
+    """The simpost_catalog connection (as AIRFLOW_CONN_ JSON) and the catalog's URL."""
+    if request.param == "sqlite":
+        path = tmp_path / "catalog.db"
+        yield json.dumps({"conn_type": "sqlite", "host": str(path)}), f"sqlite:///{path}"
+    else:
+        with postgres_database(prefix="simpost_verify") as url:
+            name = url.rsplit("/", 1)[1]
+            yield (json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres",
+                               "schema": name}), url.replace("postgresql+psycopg2", "postgresql+psycopg"))
+
+
+@pytest.fixture
+def world(airflow_db, tmp_path, catalog_conn, dropbox_emulator, seafile_emulator):
+    key = secrets.token_urlsafe(24)
+    folder = tmp_path / "cloud"
+    with running_server(folder, key) as url:
+        from helpers import local_backend_conn
+
+        env = {
+            "AIRFLOW_CONN_LC": local_backend_conn(url, key),
+            "AIRFLOW_CONN_DBX": json.dumps(dropbox_conn_json()),
+            "AIRFLOW_CONN_SEA": json.dumps(seafile_conn_json(seafile_emulator.base_url)),
+            "AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(BACKENDS),
+            "AIRFLOW_CONN_SIMPOST_CATALOG": catalog_conn[0],
+            "SIMPOST_UPLOAD_RETRY_BUDGET": "1",  # a backend that is down fails each try in a second
+            "SIMPOST_RETRY_DELAY": "0",
+        }
+        with Catalog.open(catalog_conn[1]) as catalog:
+            yield env, catalog, LocalCloudClient(url, key), folder, dropbox_emulator, seafile_emulator
+
+
+def dags_test(dag_id: str, conf: dict, env: dict) -> str:
+    """One run in-process by Airflow; its output, after checking the run succeeded."""
+    run = subprocess.run([AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
+                         env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
+    output = run.stdout + run.stderr
+    for secret in (DROPBOX_APP_SECRET, DROPBOX_REFRESH_TOKEN, SEAFILE_TOKEN):
+        assert secret not in output
+    assert run.returncode == 0 and "state=success" in output.replace("'", ""), output[-6000:]
+    return output
+
+
+def postprocess(env: dict, simulation_id: str, **conf) -> str:
+    return dags_test("simulation_postprocess", {"simulation_id": simulation_id, "results_dir": "aloha-PureAloha1",
+                                                "storage_backend": BACKENDS, **conf}, env)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_backend_down_fails_its_copy_only_and_verify_completes_it(world):
+    env, catalog, cloud, _, dropbox, seafile = world
+    dropbox.down = True
+    output = postprocess(env, "three-copies", min_copies=2)
+    [archive] = catalog.archives(simulation_id="three-copies")
+    copies = {c.backend: c for c in archive.copies}
+    assert {b: c.state for b, c in copies.items()} == {"lc": "present", "dbx": "failed", "sea": "present"}
+    assert archive.copies_wanted == 3 and copies["dbx"].attempts == 5  # retries=4: five tries, each recorded
+    assert "Dropbox" in copies["dbx"].last_error and "\n" not in copies["dbx"].last_error
+    assert "copies: lc: [present](" in output and "dbx: failed" in output
+    assert cloud.get(copies["lc"].remote_id)["sha256"] == archive.sha256
+    assert sha256_of(seafile.files[copies["sea"].remote_id]["data"]) == archive.sha256
+
+    dropbox.down = False
+    output = dags_test("storage_verify", {}, env)
+    assert f"{archive.sha256[:12]} on dbx copied again from" in output
+    again = {c.backend: c for c in catalog.archive(archive.sha256).copies}
+    assert {b: c.state for b, c in again.items()} == dict.fromkeys(BACKENDS, "present")
+    assert again["dbx"].last_error is None and again["dbx"].link.startswith("https://www.dropbox.com/")
+    assert sha256_of(dropbox.files[again["dbx"].remote_id.lower()].data) == archive.sha256
+    assert all(c.last_verified for c in again.values())
+
+
+def test_lost_copies_are_found_and_copied_again(world, tmp_path):
+    env, catalog, cloud, folder, dropbox, seafile = world
+    postprocess(env, "lose-two")
+    [archive] = catalog.archives(simulation_id="lose-two")
+    before = {c.backend: c for c in archive.copies}
+    assert {b: c.state for b, c in before.items()} == dict.fromkeys(BACKENDS, "present")
+
+    gone = requests.delete(f"{seafile.base_url}/api2/repos/{SEAFILE_REPO}/file/", timeout=10,
+                           params={"p": before["sea"].remote_id}, headers={"Authorization": f"Token {SEAFILE_TOKEN}"})
+    assert gone.status_code == 200 and before["sea"].remote_id not in seafile.files
+    stored = folder / "files" / before["lc"].remote_id
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, same size
+    stored.write_bytes(bytes(data))
+
+    dry = dags_test("storage_verify", {"dry_run": True}, env)
+    assert f"{archive.sha256[:12]} on sea is lost: gone from the service" in dry
+    assert {c.backend: c.state for c in catalog.archive(archive.sha256).copies} == dict.fromkeys(BACKENDS, "present")
+
+    output = dags_test("storage_verify", {}, env)
+    assert f"{archive.sha256[:12]} on lc is lost: changed" in output
+    assert f"{archive.sha256[:12]} on sea is lost: gone from the service" in output
+    after = {c.backend: c for c in catalog.archive(archive.sha256).copies}
+    assert {b: c.state for b, c in after.items()} == dict.fromkeys(BACKENDS, "present")
+    assert after["lc"].remote_id != before["lc"].remote_id  # the damaged file was set aside
+    cloud.download(after["lc"].remote_id, tmp_path / "lc.zip")
+    assert sha256_of((tmp_path / "lc.zip").read_bytes()) == archive.sha256
+    assert sha256_of(seafile.files[after["sea"].remote_id]["data"]) == archive.sha256
+    assert after["dbx"].updated_at > before["dbx"].updated_at and after["dbx"].remote_id == before["dbx"].remote_id
+
+
+@pytest.fixture
+def cloud_backend(tmp_path):
+    """A local_cloud of its own, opened as the `lc` backend, and its disk folder."""
+    from emulators.fixtures import settings_of
+
+    from helpers import local_backend_conn
+    from storage_backends import open_backend
+
+    key = secrets.token_urlsafe(24)
+    with running_server(tmp_path / "cloud", key) as url:
+        yield open_backend(settings_of("lc", json.loads(local_backend_conn(url, key, keep_days=0)))), tmp_path / "cloud"
+
+
+def _upload(backend, tmp_path, n: int, simulation_id: str):
+    from storage_backends import remote_name
+
+    path = tmp_path / f"{simulation_id}.zip"
+    path.write_bytes(secrets.token_bytes(3000 + n))
+    sha = sha256_of(path.read_bytes())
+    return backend.upload(str(path), remote_name("t", simulation_id, sha), 0), sha
+
+
+def test_uploads_from_before_the_catalog_are_adopted(cloud_backend, tmp_path):
+    from simpost.verify import verify_pass
+
+    backend, _ = cloud_backend
+    known, known_sha = _upload(backend, tmp_path, 1, "known")
+    unknown, unknown_sha = _upload(backend, tmp_path, 2, "unknown")
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        catalog.record_archive(known_sha, known.size, "known")  # the run is known, not its copy
+        dry = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, dry_run=True, log=lambda m: None)
+        assert sorted(dry.adopted) == sorted([f"{known_sha[:12]} on lc", f"{unknown_sha[:12]} on lc"])
+        assert catalog.count_archives() == 1 and catalog.archive(known_sha).copies == []
+        report = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert len(report.adopted) == 2 and report.verified == 2 and report.lost == []
+        learnt = catalog.archive(unknown_sha)
+        assert (learnt.simulation_id, learnt.size, [c.remote_id for c in learnt.copies]) == \
+            ("unknown", unknown.size, [unknown.remote_id])
+        assert [c.state for c in catalog.archive(known_sha).copies] == ["present"]
+        again = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert again.adopted == [] and again.verified == 2  # adopted once; verified on every pass
+
+
+def test_a_pass_is_bounded_and_the_next_one_goes_on(cloud_backend, tmp_path):
+    from simpost.verify import verify_pass
+
+    backend, _ = cloud_backend
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        for i in range(5):
+            up, sha = _upload(backend, tmp_path, i, f"sim-{i}")
+            catalog.record_archive(sha, up.size, f"sim-{i}")
+            catalog.record_copy(sha, "lc", "present", remote_id=up.remote_id, remote_name="x")
+        first = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=3, log=lambda m: None)
+        second = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=3, log=lambda m: None)
+        assert (first.verified, second.verified) == (3, 3)  # the two never verified, then the oldest one
+        assert sum(1 for c in catalog.copies() if c.last_verified) == 5
+
+
+def test_an_archive_with_no_present_copy_is_reported(cloud_backend, tmp_path):
+    from simpost.verify import verify_pass
+
+    backend, folder = cloud_backend
+    up, sha = _upload(backend, tmp_path, 0, "only-one")
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        catalog.record_archive(sha, up.size, "only-one")
+        catalog.record_copy(sha, "lc", "present", remote_id=up.remote_id, remote_name="x")
+        (folder / "files" / up.remote_id).unlink()
+        report = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert report.lost == [f"{sha[:12]} on lc"] and report.unrecoverable == [f"{sha[:12]} (only-one)"]
+        assert catalog.copy(sha, "lc").state == "lost" and catalog.copy(sha, "lc").last_error == "gone from the service"
