@@ -61,13 +61,16 @@ def storage_retention():
 
     @task(map_index_template="{{ backend_id }}")
     def clean_backend(backend_id: str):
-        from simpost.retention import clean
+        from simpost.retention import clean, record_deleted
+        from simpost_airflow.catalog import open_catalog
         from storage_backends.hook import StorageBackendHook
 
         params = get_current_context()["params"]
         hook = StorageBackendHook(backend_id)
         keep_days = hook.settings.keep_days if params["older_than_days"] is None else params["older_than_days"]
-        summary = clean(hook.get_backend(), keep_days, _reference_time(params), bool(params["dry_run"]), log.info)
+        with open_catalog() as catalog:
+            summary = clean(hook.get_backend(), keep_days, _reference_time(params), bool(params["dry_run"]),
+                            log.info, on_deleted=record_deleted(catalog, backend_id))
         log.info("retention %s: deleted %d (%d bytes), kept %d, errors %d", backend_id,
                  len(summary["deleted"]), summary["deleted_bytes"], summary["kept"], len(summary["errors"]))
         if summary["errors"]:

@@ -306,3 +306,15 @@ def test_the_simpost_catalog_connection_names_the_database(tmp_path, monkeypatch
         url_from_connection(Connection(conn_id="simpost_catalog", conn_type="postgres", host="db"))
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     assert default_url() == f"sqlite:///{tmp_path / 'simpost-catalog.db'}"
+
+
+def test_many_copies_verified_in_one_transaction(catalog):
+    for n in range(3):
+        catalog.record_archive(sha(n), 1, "s")
+        catalog.record_copy(sha(n), "b", "present", checksum="k:old" if n == 0 else None)
+    catalog.record_copy(sha(2), "b", "lost")
+    catalog.verified_many([(sha(0), "b", "k:new"), (sha(1), "b", "k:1"), (sha(2), "b", "k:2")], T0)
+    got = {c.archive_sha256: c for c in catalog.copies()}
+    assert (got[sha(0)].last_verified, got[sha(0)].checksum) == (T0, "k:old")  # the first checksum stays
+    assert (got[sha(1)].last_verified, got[sha(1)].checksum) == (T0, "k:1")
+    assert (got[sha(2)].state, got[sha(2)].last_verified) == ("lost", None)  # only present copies

@@ -47,8 +47,9 @@ def expired(files, keep_days: int, now: datetime) -> tuple[list, list]:
     return old, [f for f in files if f.modified_at >= cutoff]
 
 
-def clean(backend, keep_days: int, now: datetime, dry_run: bool, log=print) -> dict:
-    """Delete what is older than keep days on one backend; a failed delete is reported, the rest go on."""
+def clean(backend, keep_days: int, now: datetime, dry_run: bool, log=print, on_deleted=None) -> dict:
+    """Delete what is older than keep days on one backend; a failed delete is reported, the rest go on.
+    `on_deleted(remote_file)` is told of each deletion (the catalog records the copy deleted)."""
     files = backend.list_uploads()
     old, kept = expired(files, keep_days, now)
     summary = {"keep_days": keep_days, "listed": len(files), "kept": len(kept), "dry_run": dry_run,
@@ -64,6 +65,8 @@ def clean(backend, keep_days: int, now: datetime, dry_run: bool, log=print) -> d
                 log(f"retention: could not delete {f.name}: {err}")
                 continue
             log(f"retention: deleted {f.name} ({f.size} bytes, modified {f.modified_at.isoformat()})")
+            if on_deleted:
+                on_deleted(f)
         summary["deleted"].append(f.name)
         summary["deleted_bytes"] += f.size
     return summary
@@ -81,3 +84,14 @@ def remove_stale_work_dirs(root: Path, max_age_days: float, now: float | None = 
             removed.append(entry.name)
             log(f"retention: removed stale work dir {entry}")
     return removed
+
+
+def record_deleted(catalog, backend_id: str):
+    """An on_deleted for clean(): the catalog's copy at that remote id becomes `deleted`, so verify
+    neither calls it lost nor copies it again."""
+    def deleted(remote) -> None:
+        copy = catalog.copy_at(backend_id, remote.remote_id)
+        if copy is not None:
+            catalog.transition(copy.archive_sha256, backend_id, ("present", "lost", "failed", "pending"), "deleted",
+                               last_error="deleted by retention after its keep days")
+    return deleted

@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from storage_backends.naming import remote_name
 # `<slug>_<simulation_id>_<first 12 of sha256>.zip` (storage_backends.naming)
 NAME_PARTS = re.compile(r"^[a-z0-9-]+_(?P<simulation_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})_(?P<prefix>[0-9a-f]{12})\.zip$")
 STALE_PENDING = timedelta(hours=24)  # an upload pending this long died with its worker
+THREADS = 8  # services asked at once
+CHUNK = 100  # copies per catalog transaction
 
 
 @dataclasses.dataclass
@@ -34,6 +37,7 @@ class VerifyReport:
     dry_run: bool
     verified: int = 0
     lost: list[str] = dataclasses.field(default_factory=list)
+    expired: list[str] = dataclasses.field(default_factory=list)  # gone after their keep days: deleted
     repaired: list[str] = dataclasses.field(default_factory=list)
     adopted: list[str] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
@@ -41,7 +45,8 @@ class VerifyReport:
 
     def summary(self) -> str:
         would = "would be " if self.dry_run else ""
-        return (f"{self.verified} copies verified, {len(self.lost)} {would}lost, {len(self.repaired)} {would}"
+        return (f"{self.verified} copies verified, {len(self.lost)} {would}lost, {len(self.expired)} expired, "
+                f"{len(self.repaired)} {would}"
                 f"copied again, {len(self.adopted)} {would}adopted, {len(self.errors)} errors, "
                 f"{len(self.unrecoverable)} archives without a present copy")
 
@@ -66,33 +71,44 @@ def judge(archive: Archive, copy: Copy, seen: RemoteStat) -> str | None:
     return None
 
 
+def _ask(backends: dict, copy: Copy) -> RemoteStat | BackendError:
+    try:
+        return backends[copy.backend].stat(copy.remote_id)
+    except BackendError as err:  # the service did not answer: neither verified nor lost
+        return err
+
+
 def verify_copies(catalog: Catalog, backends: dict, started: datetime, batch: int, report: VerifyReport,
                   log=print) -> None:
-    """Ask each service about the present copies; gone or changed ones become lost."""
+    """Ask the services about the present copies, THREADS at a time (a service's latency, not its
+    work, is what a pass waits for); gone or changed ones become lost, the others are written as
+    verified a chunk per transaction."""
     todo = catalog.copies_to_verify(started, backend=sorted(backends), limit=batch)
-    archives: dict[str, Archive] = {}
-    for n, copy in enumerate(todo, 1):
-        archive = archives.get(copy.archive_sha256) or catalog.archive(copy.archive_sha256)
-        archives[copy.archive_sha256] = archive
-        try:
-            seen = backends[copy.backend].stat(copy.remote_id)
-        except BackendError as err:  # the service did not answer: neither verified nor lost
-            report.errors.append(f"{_tag(copy.archive_sha256, copy.backend)}: {reason_of(err)}")
-            continue
-        problem = judge(archive, copy, seen)
-        if problem:
-            report.lost.append(_tag(copy.archive_sha256, copy.backend))
-            log(f"verify: {_tag(copy.archive_sha256, copy.backend)} is lost: {problem}")
+    archives = catalog.archives_by_sha256(c.archive_sha256 for c in todo)
+    with ThreadPoolExecutor(THREADS) as pool:
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start:start + CHUNK]
+            intact = []
+            for copy, seen in zip(chunk, pool.map(lambda c: _ask(backends, c), chunk)):
+                tag = _tag(copy.archive_sha256, copy.backend)
+                if isinstance(seen, BackendError):
+                    report.errors.append(f"{tag}: {reason_of(seen)}")
+                    continue
+                problem = judge(archives[copy.archive_sha256], copy, seen)
+                if problem is None:
+                    intact.append((copy.archive_sha256, copy.backend, checksum_of(seen)))
+                    continue
+                expired = not seen.exists and copy.expires is not None and copy.expires <= started
+                (report.expired if expired else report.lost).append(tag)
+                log(f"verify: {tag} {'expired: the service removed it' if expired else f'is lost: {problem}'}")
+                if not report.dry_run:
+                    catalog.transition(copy.archive_sha256, copy.backend, ("present",), "deleted" if expired else "lost",
+                                       last_error="expired: removed by the service after its keep days"
+                                       if expired else problem)
+            report.verified += len(intact)
             if not report.dry_run:
-                catalog.transition(copy.archive_sha256, copy.backend, ("present",), "lost", last_error=problem)
-        else:
-            report.verified += 1
-            if not report.dry_run:
-                catalog.transition(copy.archive_sha256, copy.backend, ("present",), "present",
-                                   last_verified=datetime.now(timezone.utc),
-                                   **({} if copy.checksum else {"checksum": checksum_of(seen)}))
-        if n % 100 == 0:
-            log(f"verify: {n} of {len(todo)} copies checked")
+                catalog.verified_many(intact, datetime.now(timezone.utc))
+            log(f"verify: {start + len(chunk)} of {len(todo)} copies checked")
 
 
 def fail_stale_pending(catalog: Catalog, now: datetime, dry_run: bool, log=print) -> None:

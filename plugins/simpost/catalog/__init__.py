@@ -13,6 +13,7 @@ Public API (stable; the Results view and the client code against it):
     catalog.archives(simulation_id=None, search=None, limit=100, offset=0) -> list[Archive]   # newest first
     catalog.count_archives(simulation_id=None) -> int
     catalog.archive(sha256) -> Archive | None
+    catalog.archives_by_sha256(sha256s) -> dict[str, Archive]
     catalog.export_lines(since=None) -> Iterator[str]         # versioned JSON lines (see exchange.py)
     catalog.import_lines(lines) -> ImportResult               # merge; ImportRefused(line) on a bad line
 
@@ -22,7 +23,9 @@ Public API (stable; the Results view and the client code against it):
     catalog.record_copy(sha256, backend, state, **fields) -> Copy            # upsert
     catalog.transition(sha256, backend, from_states, state, **fields) -> Copy | None   # guarded
     catalog.verified(sha256, backend, when=None) -> Copy | None
+    catalog.verified_many([(sha256, backend, checksum | None), ...], when=None)
     catalog.copy(sha256, backend) -> Copy | None
+    catalog.copy_at(backend, remote_id) -> Copy | None
     catalog.copies(backend=None, states=None) -> list[Copy]
     catalog.copies_to_verify(verified_before, backend=None, limit=100) -> list[Copy]  # backend: id or ids
     catalog.archives_to_repair(limit=100) -> list[Archive]

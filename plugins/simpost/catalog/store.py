@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from simpost.catalog.models import ArchiveRow, CopyRow
@@ -113,6 +113,16 @@ class Catalog:
         with self.session() as session:
             return self._archive(session, sha256.lower())
 
+    def archives_by_sha256(self, sha256s: Iterable[str]) -> dict[str, Archive]:
+        """Many archives at once (verify's batch), by SHA-256; unknown ones are left out."""
+        wanted, found = sorted({s.lower() for s in sha256s}), {}
+        with self.session() as session:
+            for start in range(0, len(wanted), 500):  # bounded IN lists
+                rows = session.scalars(select(ArchiveRow).options(selectinload(ArchiveRow.copies))
+                                       .where(ArchiveRow.sha256.in_(wanted[start:start + 500])))
+                found.update((r.sha256, to_archive(r)) for r in rows)
+        return found
+
     def archives_by_prefix(self, prefix: str) -> list[Archive]:
         """Archives whose SHA-256 starts with `prefix` (remote names carry the first 12 digits)."""
         with self.session() as session:
@@ -186,11 +196,34 @@ class Catalog:
         when = when or now()
         return self.transition(sha256, backend, ("present",), "present", last_verified=when)
 
+    def verified_many(self, seen: Iterable[tuple[str, str, str | None]], when: datetime | None = None) -> None:
+        """Present copies the services still hold as recorded, given as (sha256, backend, the
+        service's checksum or None), written in one transaction (verify writes its pass in chunks);
+        a checksum is kept only where none was recorded yet."""
+        rows = [{"sha": sha.lower(), "b": backend, "cs": checksum} for sha, backend, checksum in seen]
+        if not rows:
+            return
+        table = CopyRow.__table__
+        archive_id = select(ArchiveRow.id).where(ArchiveRow.sha256 == bindparam("sha")).scalar_subquery()
+        stmt = (update(table).where(table.c.archive_id == archive_id, table.c.backend == bindparam("b"),
+                                    table.c.state == "present")
+                .values(last_verified=when or now(), updated_at=now(),
+                        checksum=func.coalesce(table.c.checksum, bindparam("cs", type_=table.c.checksum.type))))
+        with self.session() as session:
+            session.connection().execute(stmt, rows)
+
     def copy(self, sha256: str, backend: str) -> Copy | None:
         with self.session() as session:
             row = session.scalar(select(CopyRow).join(ArchiveRow).where(
                 ArchiveRow.sha256 == sha256.lower(), CopyRow.backend == backend))
             return to_copy(row, sha256.lower()) if row else None
+
+    def copy_at(self, backend: str, remote_id: str) -> Copy | None:
+        """The copy a backend holds under `remote_id` (retention knows files by their remote id)."""
+        with self.session() as session:
+            found = session.execute(select(CopyRow, ArchiveRow.sha256).join(ArchiveRow).where(
+                CopyRow.backend == backend, CopyRow.remote_id == remote_id)).first()
+            return to_copy(*found) if found else None
 
     def copies(self, backend: str | None = None, states: Sequence[str] | None = None) -> list[Copy]:
         query = select(CopyRow, ArchiveRow.sha256).join(ArchiveRow)
