@@ -2,11 +2,13 @@
 
   simpost --airflow http://host:8080 --user admin run --simulation-id S --results-dir D --backend B [--wait]
   simpost ... status RUN_ID | cancel RUN_ID | export-stats [--since DATE] [--out FILE.jsonl]
+  simpost ... where SIMULATION_ID | catalog export [--since DATE] [--out FILE] | catalog import FILE
 The password comes from SIMPOST_AIRFLOW_PASSWORD (never from the command line, where `ps` shows it).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -65,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export-stats", help="result JSON of every finished run, one line per run")
     export.add_argument("--since", type=_since, help="only runs that ended at or after this date/time (UTC)")
     export.add_argument("--out", help="write to this .jsonl file instead of stdout")
+    where = sub.add_parser("where", help="the archives of a simulation and where their copies are")
+    where.add_argument("simulation_id")
+    catalog = sub.add_parser("catalog", help="move the catalog of archives and copies between deployments")
+    moves = catalog.add_subparsers(dest="catalog_command", required=True)
+    dump = moves.add_parser("export", help="the catalog as versioned JSON lines")
+    dump.add_argument("--since", type=_since, help="only archives created or copies changed since this date/time (UTC)")
+    dump.add_argument("--out", help="write to this file instead of stdout")
+    load = moves.add_parser("import", help="merge an export into this deployment's catalog")
+    load.add_argument("file", help='a file written by "simpost catalog export" ("-": stdin)')
     return parser
 
 
@@ -121,6 +132,50 @@ def _export(client: Simpost, args) -> int:
     return 0
 
 
+def _when(text: str | None) -> str:
+    return text.replace("T", " ")[:16] + " UTC" if text else "never"
+
+
+def _where(client: Simpost, args) -> int:
+    """Like git-annex whereis: each archive of the simulation, then one line per copy."""
+    found = 0
+    for archive in client.archives(simulation_id=args.simulation_id):
+        found += 1
+        present = sum(1 for c in archive["copies"] if c["state"] == "present")
+        title = f' "{archive["title"]}"' if archive["title"] else ""
+        print(f"archive {archive['sha256'][:12]}{title}  {archive['size']} bytes  created {_when(archive['created'])}"
+              f"  ({present} of {archive['copies_wanted']} wanted copies present)")
+        for copy in archive["copies"]:
+            error = f"  ({copy['last_error']})" if copy["last_error"] and copy["state"] != "present" else ""
+            print(f"  {copy['state']:<9} {copy['backend']:<20} {copy['link'] or '-'}"
+                  f"  verified {_when(copy['last_verified'])}{error}")
+    if not found:
+        print(f"no archive of simulation {args.simulation_id!r} in the catalog", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _catalog(client: Simpost, args) -> int:
+    if args.catalog_command == "export":
+        lines = 0
+        with open(args.out, "w", encoding="utf-8") if args.out else contextlib.nullcontext(sys.stdout) as out:
+            for line in client.export_catalog(args.since):
+                out.write(line + "\n")
+                lines += 1
+        print(f"exported {max(lines - 1, 0)} catalog lines (archives and copies)", file=sys.stderr)
+        return 0
+    try:
+        source = open(args.file, "rb") if args.file != "-" else contextlib.nullcontext(sys.stdin.buffer)
+    except OSError as err:
+        print(f"simpost: cannot read {args.file}: {err.strerror}", file=sys.stderr)
+        return 2
+    with source as lines:
+        counts = client.import_catalog(lines)
+    print("imported: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if k != "changed")
+          + ("" if counts["changed"] else " (nothing changed)"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -141,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "export-stats":
             return _export(client, args)
+        if args.command == "where":
+            return _where(client, args)
+        if args.command == "catalog":
+            return _catalog(client, args)
         return _run(client, args)
     except SimpostError as err:
         print(f"simpost: {err}", file=sys.stderr)

@@ -5,6 +5,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import IO
 from urllib.parse import quote
 
 import requests
@@ -16,6 +17,8 @@ DELIVERY_TASK = "copies"  # the run's delivered archive: the first present copy'
 RESULT_KEY = "result"  # the XCom key of a run's final event (simpost.result.RESULT_KEY in the DAG's code)
 TEARDOWN_RULE = "all_done_setup_success"  # Airflow's trigger rule of teardown tasks: not a stage
 PAGE = 100
+CATALOG_API = "/simpost/api"  # the simpost api-server plugin (plugins/simpost_airflow/results_api.py)
+CATALOG_PAGE = 500
 
 
 class SimpostError(Exception):
@@ -30,15 +33,20 @@ class Simpost:
         self._session = requests.Session()
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
+        return self._request(method, path, **kwargs).json()
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         if "Authorization" not in self._session.headers:
             self._login()
         response = self._session.request(method, f"{self.base}{path}", timeout=self.timeout, **kwargs)
         if response.status_code == 401:  # the JWT lasts 24 h; a long wait may outlive it
             self._login()
+            if hasattr(kwargs.get("data"), "seek"):  # a file body is sent again from its start
+                kwargs["data"].seek(0)
             response = self._session.request(method, f"{self.base}{path}", timeout=self.timeout, **kwargs)
         if response.status_code >= 400:
             raise SimpostError(f"{method} {path}: HTTP {response.status_code}: {_detail(response)}")
-        return response.json()
+        return response
 
     def _login(self) -> None:
         response = self._session.post(f"{self.base}/auth/token", json=self._credentials, timeout=self.timeout)
@@ -135,6 +143,31 @@ class Simpost:
             if time.monotonic() > deadline:
                 raise SimpostError(f"run {run_id} still {run['state']} after {timeout:.0f}s")
             time.sleep(poll)  # polling interval of a remote API
+
+    def archives(self, simulation_id: str | None = None, search: str | None = None) -> Iterator[dict]:
+        """The catalog's archives (newest first), each with its copies: backend, state, link,
+        last_verified, ... (the simpost plugin's routes on the api-server)."""
+        params = {"simulation_id": simulation_id, "q": search, "limit": CATALOG_PAGE}
+        offset = 0
+        while True:
+            page = self._call("GET", f"{CATALOG_API}/archives", params={**params, "offset": offset})
+            yield from page["archives"]
+            offset += len(page["archives"])
+            if not page["more"]:
+                return
+
+    def export_catalog(self, since: str | None = None) -> Iterator[str]:
+        """The catalog as versioned JSON lines (header first), streamed; `since`: ISO date or time."""
+        response = self._request("GET", f"{CATALOG_API}/catalog/export", params={"since": since}, stream=True)
+        with response:
+            for line in response.iter_lines(decode_unicode=False):
+                yield line.decode("utf-8")
+
+    def import_catalog(self, lines: IO[bytes]) -> dict:
+        """Merge an export into this deployment's catalog; the counts of what changed. A bad line is
+        refused (SimpostError naming its number) and then nothing is imported."""
+        return self._call("POST", f"{CATALOG_API}/catalog/import", data=lines,
+                          headers={"Content-Type": "application/x-ndjson"})
 
     def failure(self, run_id: str) -> str:
         failed = [ti["task_id"] for ti in self.task_instances(run_id) if ti["state"] == "failed"]
