@@ -42,6 +42,8 @@ bench: install
 	$(PY) benchmarks/bench_memory.py
 	$(PY) benchmarks/bench_archive.py
 	$(PY) benchmarks/bench_local_cloud.py
+	$(PY) benchmarks/bench_verify.py
+	$(PY) benchmarks/bench_s3.py
 
 clean:
 	rm -rf .airflow .demo
