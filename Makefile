@@ -32,7 +32,7 @@ test: install
 
 # The edit-run loop: no Airflow deployment, no browser.
 test-quick: install
-	$(PY) -m pytest $(XDIST) -m "not airflow" --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not airflow and not distributed and not browser" --durations=15 $(PYTEST_ARGS)
 
 airflow: install
 	$(PY) scripts/airflow_up.py

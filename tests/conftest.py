@@ -52,12 +52,23 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(_TEMPLATES, ignore_errors=True)
 
 
+def _drives_a_browser(item) -> bool:
+    """The test, or a fixture it uses, starts Chromium (tests/browser.py)."""
+    functions = [getattr(item, "function", None)] + [d.func for defs in item._fixtureinfo.name2fixturedefs.values()
+                                                     for d in defs]
+    return any("chromium" in getattr(getattr(f, "__code__", None), "co_names", ()) for f in functions)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Files that start Airflow deployments run first (the distributed one before all): on parallel
     workers (make test) the long files then overlap with the rest instead of running alone at the end.
-    The sort is stable, so a file's tests keep their order."""
+    The sort is stable, so a file's tests keep their order. Tests that drive Chromium are marked
+    `browser`, which make test-quick leaves out."""
     weight: dict = {}
     for item in items:
+        if _drives_a_browser(item):
+            item.add_marker(pytest.mark.browser)
         mark = 0 if item.get_closest_marker("distributed") else 1 if item.get_closest_marker("airflow") else 2
         weight[item.path] = min(weight.get(item.path, 2), mark)
     items.sort(key=lambda item: weight[item.path])
