@@ -242,7 +242,7 @@ class AirflowUI:
         with self.page.context.expect_page() as opened:
             link.click()
         share = opened.value
-        expect(share.locator("iframe")).to_have_attribute("sandbox", "")  # the report, sandboxed
+        expect(share.locator("iframe")).to_have_attribute("sandbox", "allow-scripts")  # the report sandboxed: its one chart script, nothing else
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         share.screenshot(path=str(SCREENSHOTS / "share-page.png"))
         with share.expect_download() as download:

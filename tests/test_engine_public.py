@@ -107,7 +107,7 @@ def test_public_set_equals_reference(name, tmp_path, index_report):
     assert skipped == sorted({p.split(":")[0] for p in ref["problems"]})
     assert not any(p["skipped"] for p in summary["problems"])
     for p in summary["problems"]:
-        assert set(p.as_dict()) == {"path", "line", "message", "bytes_ignored", "skipped"}
+        assert set(p.as_dict()) == {"path", "line", "message", "bytes_ignored", "skipped", "action"}
         assert any(p["message"] in line for line in logged)  # told through progress too
     cut = {Path(f["file"]).name for f in ref["files"] if f["cut_last_line"]}
     for p in summary["problems"]:
