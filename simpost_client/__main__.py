@@ -2,6 +2,7 @@
 
   simpost --airflow http://host:8080 --user admin run --simulation-id S --results-dir D --backend B [--wait]
   simpost ... status RUN_ID | cancel RUN_ID | export-stats [--since DATE] [--out FILE.jsonl]
+  simpost ... restore SIMULATION_ID [--backend B] [--keep-days N] [--wait]
 The password comes from SIMPOST_AIRFLOW_PASSWORD (never from the command line, where `ps` shows it).
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from simpost_client.client import Simpost, SimpostError, progress_bar
+from simpost_client.client import RESTORE_DAG_ID, Simpost, SimpostError, progress_bar
 
 RESOURCES = ("peak_sim_ram_bytes", "peak_disk_bytes", "sim_wall_seconds")
 
@@ -58,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run-timeout", type=float, default=43200, help="seconds the run may take (default 12 h)")
     run.add_argument("--wait", action="store_true", help="show the stages as they end, then print the share link")
     run.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits")
+    restore = sub.add_parser("restore", help="bring an archived simulation's archive back (storage_restore)")
+    restore.add_argument("simulation_id")
+    restore.add_argument("--backend", help="storage_backend connection id (default: where it was first uploaded)")
+    restore.add_argument("--keep-days", type=int, help="days the restored copy stays (default: the DAG's)")
+    restore.add_argument("--email")
+    restore.add_argument("--callback")
+    restore.add_argument("--wait", action="store_true", help="wait for the restore, then print the new share link")
+    restore.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits")
     status = sub.add_parser("status", help="state of a run, and its link once uploaded")
     status.add_argument("run_id")
     cancel = sub.add_parser("cancel", help="mark a run failed; user and simulator hear of it once")
@@ -102,6 +111,23 @@ def _run(client: Simpost, args) -> int:
     return 0
 
 
+def _restore(client: Simpost, args) -> int:
+    conf = {"simulation_id": args.simulation_id, "storage_backend": args.backend, "keep_days": args.keep_days,
+            "notification_email": args.email, "callback_endpoint": args.callback}
+    run_id = client.trigger({k: v for k, v in conf.items() if v is not None}, dag_id=RESTORE_DAG_ID)
+    print(f"triggered {run_id}", file=sys.stderr)
+    if not args.wait:
+        print(run_id)
+        return 0
+    if client.wait(run_id, timeout=args.timeout, dag_id=RESTORE_DAG_ID)["state"] != "success":
+        print(f"restore {run_id} failed (see the task log of storage_restore in the UI)", file=sys.stderr)
+        return 1
+    restored = client.result(run_id, RESTORE_DAG_ID)
+    print(f"restored on {restored['backend']} until {restored['expires_at'] or 'kept'}", file=sys.stderr)
+    print(restored["link"])
+    return 0
+
+
 def _export(client: Simpost, args) -> int:
     exported = missing = 0
     out = open(args.out, "w") if args.out else sys.stdout
@@ -141,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "export-stats":
             return _export(client, args)
+        if args.command == "restore":
+            return _restore(client, args)
         return _run(client, args)
     except SimpostError as err:
         print(f"simpost: {err}", file=sys.stderr)

@@ -59,6 +59,13 @@ def mail(final: dict) -> tuple[str, str]:
                 + _table("Why", [("Stage", final["stage"]), ("Reason", final["reason"])]))
         return subject, body
     link = html.escape(final["link"])
+    if final["event"] == "restored":
+        subject = f"[simpost] {_label(final)}: archived results restored"
+        body = (f"<p>The archived results of simulation {label} are back: <a href=\"{link}\">{link}</a></p>"
+                + _table("Archive", [("Size", f"{final['size']:,} bytes"), ("SHA-256", final["sha256"]),
+                                     ("Backend", final["backend"]),
+                                     ("Restored until", final["expires_at"] or "kept")]))
+        return subject, body
     subject = f"[simpost] {_label(final)}: results ready" + (
         ", with warnings (damaged input left out)" if final["state"] == "warning" else "")
     archive = [("Size", f"{final['size']:,} bytes"), ("SHA-256", final["sha256"]),
