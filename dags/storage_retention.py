@@ -79,7 +79,7 @@ def storage_retention():
     @task(map_index_template="{{ backend_id }}")
     def clean_backend(backend_id: str):
         from simpost.paths import work_root
-        from simpost.retention import Catalogued, clean
+        from simpost.retention import Catalogued, clean, record_deleted
         from simpost_airflow.catalog import open_catalog
         from storage_backends.hook import StorageBackendHook
 
@@ -92,7 +92,7 @@ def storage_retention():
             with open_catalog() as catalog:
                 catalogued = Catalogued(catalog, backend_id, _archive_tier(hook.settings.archive_to), work)
                 summary = clean(hook.get_backend(), keep_days, _reference_time(params), bool(params["dry_run"]),
-                                log.info, catalogued)
+                                log.info, record_deleted(catalog, backend_id), catalogued)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         log.info("retention %s: archived %d, deleted %d (%d bytes), kept %d (%d not archived), errors %d", backend_id,

@@ -217,3 +217,31 @@ def test_an_archive_with_no_present_copy_is_reported(cloud_backend, tmp_path):
         report = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, log=lambda m: None)
         assert report.lost == [f"{sha[:12]} on lc"] and report.unrecoverable == [f"{sha[:12]} (only-one)"]
         assert catalog.copy(sha, "lc").state == "lost" and catalog.copy(sha, "lc").last_error == "gone from the service"
+
+
+def test_retention_and_expiry_delete_copies_verify_does_not_bring_back(cloud_backend, tmp_path):
+    """A copy retention deleted is recorded `deleted`; one the service removed after its expiry is
+    found `deleted` by verify, not lost: neither is copied again nor reported."""
+    from datetime import datetime, timedelta, timezone
+
+    from simpost.retention import clean, record_deleted
+    from simpost.verify import verify_pass
+
+    backend, folder = cloud_backend
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        def catalogued(i):
+            up, sha = _upload(backend, tmp_path, i, f"old-{i}")
+            catalog.record_archive(sha, up.size, f"old-{i}")
+            catalog.record_copy(sha, "lc", "present", remote_id=up.remote_id, remote_name="x",
+                                expires=datetime.now(timezone.utc) - timedelta(seconds=1))
+            return sha, up.remote_id
+
+        first, _ = catalogued(0)
+        summary = clean(backend, 1, datetime.now(timezone.utc) + timedelta(days=2), dry_run=False,
+                        log=lambda m: None, on_deleted=record_deleted(catalog, "lc"))
+        assert len(summary["deleted"]) == 1 and catalog.copy(first, "lc").state == "deleted"
+        second, remote_id = catalogued(1)
+        (folder / "files" / remote_id).unlink()  # what local_cloud's expiry purge does
+        report = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert report.expired == [f"{second[:12]} on lc"] and report.lost == [] and report.unrecoverable == []
+        assert [catalog.copy(s, "lc").state for s in (first, second)] == ["deleted", "deleted"]

@@ -69,10 +69,13 @@ def _due(f, copy, archive, catalogued, old: set, now) -> bool:
     return f.remote_id in old
 
 
-def clean(backend, keep_days: int, now: datetime, dry_run: bool, log=print, catalogued: Catalogued | None = None) -> dict:
+def clean(backend, keep_days: int, now: datetime, dry_run: bool, log=print, on_deleted=None,
+          catalogued: Catalogued | None = None) -> dict:
     """Delete what is older than keep days on one backend; a failed delete is reported, the rest go
-    on. With the catalog, each deletion is recorded, and with an archive tier an expiring archive
-    is first copied there and verified: a hot copy whose archive copy failed is kept (`not_archived`)."""
+    on. `on_deleted(remote_file)` is told of each deletion (the catalog records the copy deleted).
+    With the catalog, a restored copy lives until its own expiry, and with an archive tier an
+    expiring archive is first copied there and verified: a hot copy whose archive copy failed is
+    kept (`not_archived`)."""
     files = backend.list_uploads()
     old = {f.remote_id for f in expired(files, keep_days, now)[0]}
     catalog = catalogued.catalog if catalogued else None
@@ -95,7 +98,7 @@ def clean(backend, keep_days: int, now: datetime, dry_run: bool, log=print, cata
                 log(f"retention: kept {f.name}: {why}; tried again next run")
                 continue
             summary["archived"].append(f.name)
-        _delete(f, copy, backend, catalog, dry_run, summary, log)
+        _delete(f, backend, on_deleted, dry_run, summary, log)
     return summary
 
 
@@ -110,7 +113,7 @@ def _archive_first(f, copy, archive, backend, catalogued: Catalogued, dry_run: b
     return archive_copy(catalogued.catalog, archive, copy, backend, tier, catalogued.work, log)
 
 
-def _delete(f, copy, backend, catalog, dry_run: bool, summary: dict, log) -> None:
+def _delete(f, backend, on_deleted, dry_run: bool, summary: dict, log) -> None:
     if dry_run:
         log(f"retention: would delete {f.name} ({f.size} bytes, modified {f.modified_at.isoformat()})")
     else:
@@ -120,9 +123,9 @@ def _delete(f, copy, backend, catalog, dry_run: bool, summary: dict, log) -> Non
             summary["errors"].append(f"{f.name}: {type(err).__name__}: {err}")
             log(f"retention: could not delete {f.name}: {err}")
             return
-        if copy is not None:
-            catalog.transition(copy.archive_sha256, copy.backend, (copy.state,), "deleted")
         log(f"retention: deleted {f.name} ({f.size} bytes, modified {f.modified_at.isoformat()})")
+        if on_deleted:
+            on_deleted(f)
     summary["deleted"].append(f.name)
     summary["deleted_bytes"] += f.size
 
@@ -139,3 +142,14 @@ def remove_stale_work_dirs(root: Path, max_age_days: float, now: float | None = 
             removed.append(entry.name)
             log(f"retention: removed stale work dir {entry}")
     return removed
+
+
+def record_deleted(catalog, backend_id: str):
+    """An on_deleted for clean(): the catalog's copy at that remote id becomes `deleted`, so verify
+    neither calls it lost nor copies it again."""
+    def deleted(remote) -> None:
+        copy = catalog.copy_at(backend_id, remote.remote_id)
+        if copy is not None:
+            catalog.transition(copy.archive_sha256, backend_id, ("present", "lost", "failed", "pending", "archived"),
+                               "deleted", last_error="deleted by retention after its keep days")
+    return deleted

@@ -37,6 +37,7 @@ class VerifyReport:
     dry_run: bool
     verified: int = 0
     lost: list[str] = dataclasses.field(default_factory=list)
+    expired: list[str] = dataclasses.field(default_factory=list)  # gone after their keep days: deleted
     repaired: list[str] = dataclasses.field(default_factory=list)
     adopted: list[str] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
@@ -44,7 +45,8 @@ class VerifyReport:
 
     def summary(self) -> str:
         would = "would be " if self.dry_run else ""
-        return (f"{self.verified} copies verified, {len(self.lost)} {would}lost, {len(self.repaired)} {would}"
+        return (f"{self.verified} copies verified, {len(self.lost)} {would}lost, {len(self.expired)} expired, "
+                f"{len(self.repaired)} {would}"
                 f"copied again, {len(self.adopted)} {would}adopted, {len(self.errors)} errors, "
                 f"{len(self.unrecoverable)} archives without a present copy")
 
@@ -96,10 +98,13 @@ def verify_copies(catalog: Catalog, backends: dict, started: datetime, batch: in
                 if problem is None:
                     intact.append((copy.archive_sha256, copy.backend, checksum_of(seen)))
                     continue
-                report.lost.append(tag)
-                log(f"verify: {tag} is lost: {problem}")
+                expired = not seen.exists and copy.expires is not None and copy.expires <= started
+                (report.expired if expired else report.lost).append(tag)
+                log(f"verify: {tag} {'expired: the service removed it' if expired else f'is lost: {problem}'}")
                 if not report.dry_run:
-                    catalog.transition(copy.archive_sha256, copy.backend, ("present",), "lost", last_error=problem)
+                    catalog.transition(copy.archive_sha256, copy.backend, ("present",), "deleted" if expired else "lost",
+                                       last_error="expired: removed by the service after its keep days"
+                                       if expired else problem)
             report.verified += len(intact)
             if not report.dry_run:
                 catalog.verified_many(intact, datetime.now(timezone.utc))

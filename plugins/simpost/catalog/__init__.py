@@ -26,6 +26,7 @@ Public API (stable; the Results view and the client code against it):
     catalog.verified(sha256, backend, when=None) -> Copy | None
     catalog.verified_many([(sha256, backend, checksum | None), ...], when=None)
     catalog.copy(sha256, backend) -> Copy | None
+    catalog.copy_at(backend, remote_id) -> Copy | None
     catalog.copies(backend=None, states=None) -> list[Copy]
     catalog.copies_to_verify(verified_before, backend=None, limit=100) -> list[Copy]  # backend: id or ids
     catalog.archives_to_repair(limit=100) -> list[Archive]

@@ -239,6 +239,13 @@ class Catalog:
                 ArchiveRow.sha256 == sha256.lower(), CopyRow.backend == backend))
             return to_copy(row, sha256.lower()) if row else None
 
+    def copy_at(self, backend: str, remote_id: str) -> Copy | None:
+        """The copy a backend holds under `remote_id` (retention knows files by their remote id)."""
+        with self.session() as session:
+            found = session.execute(select(CopyRow, ArchiveRow.sha256).join(ArchiveRow).where(
+                CopyRow.backend == backend, CopyRow.remote_id == remote_id)).first()
+            return to_copy(*found) if found else None
+
     def copies(self, backend: str | None = None, states: Sequence[str] | None = None) -> list[Copy]:
         query = select(CopyRow, ArchiveRow.sha256).join(ArchiveRow)
         if backend is not None:
