@@ -83,11 +83,18 @@ def restore(catalog: Catalog, archive: Archive, target: str, backends: dict, kee
         result = transfer(catalog, archive, source, backends[source.backend], target, backends[target], keep_days,
                           work, log, started="restoring")
     except BaseException:
-        catalog.transition(archive.sha256, target, ("restoring",), "failed", last_error="the restore was stopped")
+        _give_back(catalog, archive.sha256, target, "the restore was stopped")
         raise
     if result.state != "present":
+        _give_back(catalog, archive.sha256, target, result.reason)
         raise RuntimeError(f"restore of {archive.sha256[:12]} to {target} failed: {result.reason}")
     return Outcome(archive, catalog.copy(archive.sha256, target), joined=False)
+
+
+def _give_back(catalog: Catalog, sha256: str, target: str, reason: str | None) -> None:
+    """A restore that failed leaves the target copy `deleted` (with why), not failed: storage_verify
+    must not try to repair a copy retention had removed, and the next request may claim again."""
+    catalog.transition(sha256, target, ("restoring", "failed"), "deleted", last_error=f"restore failed: {reason}")
 
 
 def wait_for(catalog: Catalog, sha256: str, backend: str, wait_seconds: float) -> Copy:
