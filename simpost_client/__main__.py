@@ -3,6 +3,7 @@
   simpost --airflow http://host:8080 --user admin run --simulation-id S --results-dir D --backend B [--wait]
   simpost ... status RUN_ID | cancel RUN_ID | export-stats [--since DATE] [--out FILE.jsonl]
   simpost ... where SIMULATION_ID | catalog export [--since DATE] [--out FILE] | catalog import FILE
+  simpost ... restore SIMULATION_ID [--backend B] [--keep-days N] [--wait]
 The password comes from SIMPOST_AIRFLOW_PASSWORD (never from the command line, where `ps` shows it).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from simpost_client.client import Simpost, SimpostError, progress_bar
+from simpost_client.client import RESTORE_DAG_ID, Simpost, SimpostError, progress_bar
 
 RESOURCES = ("peak_sim_ram_bytes", "peak_disk_bytes", "sim_wall_seconds")
 
@@ -60,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run-timeout", type=float, default=43200, help="seconds the run may take (default 12 h)")
     run.add_argument("--wait", action="store_true", help="show the stages as they end, then print the share link")
     run.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits")
+    restore = sub.add_parser("restore", help="bring an archived simulation's archive back (storage_restore)")
+    restore.add_argument("simulation_id")
+    restore.add_argument("--backend", help="storage_backend connection id (default: where it was first uploaded)")
+    restore.add_argument("--keep-days", type=int, help="days the restored copy stays (default: the DAG's)")
+    restore.add_argument("--email")
+    restore.add_argument("--callback")
+    restore.add_argument("--wait", action="store_true", help="wait for the restore, then print the new share link")
+    restore.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits")
     status = sub.add_parser("status", help="state of a run, and its link once uploaded")
     status.add_argument("run_id")
     cancel = sub.add_parser("cancel", help="mark a run failed; user and simulator hear of it once")
@@ -110,6 +119,23 @@ def _run(client: Simpost, args) -> int:
     uploaded = client.upload(run_id)
     print(json.dumps(uploaded), file=sys.stderr)
     print(uploaded["link"])
+    return 0
+
+
+def _restore(client: Simpost, args) -> int:
+    conf = {"simulation_id": args.simulation_id, "storage_backend": args.backend, "keep_days": args.keep_days,
+            "notification_email": args.email, "callback_endpoint": args.callback}
+    run_id = client.trigger({k: v for k, v in conf.items() if v is not None}, dag_id=RESTORE_DAG_ID)
+    print(f"triggered {run_id}", file=sys.stderr)
+    if not args.wait:
+        print(run_id)
+        return 0
+    if client.wait(run_id, timeout=args.timeout, dag_id=RESTORE_DAG_ID)["state"] != "success":
+        print(f"restore {run_id} failed (see the task log of storage_restore in the UI)", file=sys.stderr)
+        return 1
+    restored = client.result(run_id, RESTORE_DAG_ID)
+    print(f"restored on {restored['backend']} until {restored['expires_at'] or 'kept'}", file=sys.stderr)
+    print(restored["link"])
     return 0
 
 
@@ -200,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             return _where(client, args)
         if args.command == "catalog":
             return _catalog(client, args)
+        if args.command == "restore":
+            return _restore(client, args)
         return _run(client, args)
     except SimpostError as err:
         print(f"simpost: {err}", file=sys.stderr)

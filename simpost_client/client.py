@@ -11,6 +11,7 @@ from urllib.parse import quote
 import requests
 
 DAG_ID = "simulation_postprocess"
+RESTORE_DAG_ID = "storage_restore"
 FINISHED = {"success", "failed"}
 UPLOAD_TASK = "upload"  # one task instance per backend (mapped)
 DELIVERY_TASK = "copies"  # the run's delivered archive: the first present copy's link, and every copy
@@ -54,19 +55,19 @@ class Simpost:
             raise SimpostError(f"login refused: HTTP {response.status_code}: {_detail(response)}")
         self._session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
-    def trigger(self, conf: dict, run_id: str | None = None) -> str:
+    def trigger(self, conf: dict, run_id: str | None = None, dag_id: str = DAG_ID) -> str:
         """Start a run; a conf that breaks the DAG's Params is refused here (HTTP 400 naming the param)."""
         if run_id is None:  # Airflow's run-id alphabet, so a bad simulation_id is refused by its Param
             label = re.sub(r"[^A-Za-z0-9_.~:+-]+", "-", str(conf.get("simulation_id", "run")))[:100]
             run_id = f"sim__{label}__{uuid.uuid4().hex[:12]}"
         body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
-        return self._call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json=body)["dag_run_id"]
+        return self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
 
-    def _run_path(self, run_id: str) -> str:
-        return f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
+    def _run_path(self, run_id: str, dag_id: str = DAG_ID) -> str:
+        return f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
 
-    def run(self, run_id: str) -> dict:
-        return self._call("GET", self._run_path(run_id))
+    def run(self, run_id: str, dag_id: str = DAG_ID) -> dict:
+        return self._call("GET", self._run_path(run_id, dag_id))
 
     def stages(self) -> list[str]:
         """The DAG's stages in the order they run (its tasks minus the cleanup teardown), from the API."""
@@ -96,8 +97,8 @@ class Simpost:
         return self._call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances")[
             "task_instances"]
 
-    def _xcom(self, run_id: str, task_id: str, key: str) -> dict:
-        path = f"{self._run_path(run_id)}/taskInstances/{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}"
+    def _xcom(self, run_id: str, task_id: str, key: str, dag_id: str = DAG_ID) -> dict:
+        path = f"{self._run_path(run_id, dag_id)}/taskInstances/{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}"
         return self._call("GET", path, params={"deserialize": "true"})["value"]
 
     def upload(self, run_id: str) -> dict:
@@ -105,14 +106,15 @@ class Simpost:
         `copies` ([{"backend", "state", "link"}])."""
         return self._xcom(run_id, DELIVERY_TASK, "return_value")
 
-    def result(self, run_id: str) -> dict | None:
-        """The run's final event (simpost result schema), wherever the run recorded it; None if it has none."""
-        entries = self._call("GET", f"{self._run_path(run_id)}/taskInstances/~/xcomEntries",
+    def result(self, run_id: str, dag_id: str = DAG_ID) -> dict | None:
+        """The run's final event (simpost result schema; a restore's `restored` event), wherever the run
+        recorded it; None if it has none."""
+        entries = self._call("GET", f"{self._run_path(run_id, dag_id)}/taskInstances/~/xcomEntries",
                              params={"xcom_key": RESULT_KEY})["xcom_entries"]
         if not entries:
             return None
         latest = max(entries, key=lambda e: e["timestamp"])
-        return self._xcom(run_id, latest["task_id"], RESULT_KEY)
+        return self._xcom(run_id, latest["task_id"], RESULT_KEY, dag_id)
 
     def finished_runs(self, since: str | None = None) -> Iterator[dict]:
         """Every finished run (success or failed), oldest end first; `since`: ISO time, on the run's end."""
@@ -128,11 +130,11 @@ class Simpost:
                 return
 
     def wait(self, run_id: str, timeout: float = 3600, poll: float = 2.0,
-             on_change: Callable[[dict[str, str | None]], None] | None = None) -> dict:
+             on_change: Callable[[dict[str, str | None]], None] | None = None, dag_id: str = DAG_ID) -> dict:
         """Poll until the run finishes; on_change(task states) hears every change of a task's state."""
         deadline, seen = time.monotonic() + timeout, {}
         while True:
-            run = self.run(run_id)
+            run = self.run(run_id, dag_id)
             if on_change:
                 states = {ti["task_id"]: ti["state"] for ti in self.task_instances(run_id)}
                 if states != seen:

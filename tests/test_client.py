@@ -48,3 +48,10 @@ def test_export_since_takes_a_date_or_time_in_utc_unless_zoned(capsys, monkeypat
     with pytest.raises(SystemExit):
         main(["export-stats", "--since", "last week"])
     assert "is not a date like 2026-11-21" in capsys.readouterr().err
+
+
+def test_restore_options_are_checked_before_calling_airflow(capsys, monkeypatch):
+    monkeypatch.setenv("SIMPOST_AIRFLOW_PASSWORD", "x")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--airflow", "http://127.0.0.1:9", "restore", "sim-1", "--keep-days", "many"])
+    assert exit_.value.code == 2 and "invalid int value" in capsys.readouterr().err

@@ -19,7 +19,7 @@ def dagbag() -> DagBag:
 
 def test_both_dags_load_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"simulation_postprocess", "storage_retention", "storage_verify"} <= set(dagbag.dag_ids)
+    assert {"simulation_postprocess", "storage_retention", "storage_verify", "storage_restore"} <= set(dagbag.dag_ids)
 
 
 def test_postprocess_stages_in_order(dagbag):
@@ -141,11 +141,25 @@ def test_verify_is_scheduled_by_environment_with_its_params(dagbag, monkeypatch)
     assert DagBag(dag_folder=str(REPO / "dags" / "storage_verify.py")).dags["storage_verify"].schedule == "0 3 * * *"
 
 
+def test_restore_is_on_request_with_titled_params(dagbag):
+    dag = dagbag.dags["storage_restore"]
+    assert dag.schedule is None and not dag.is_paused_upon_creation
+    assert set(dag.params) == {"simulation_id", "sha256", "storage_backend", "keep_days", "notification_email",
+                               "callback_endpoint"}
+    assert all(dag.params.get_param(name).schema.get("title") for name in dag.params)
+    _validate(dag, {"simulation_id": "sim-1", "keep_days": 3})
+    for bad, param in [({"sha256": "abc"}, "sha256"), ({"simulation_id": "../x"}, "simulation_id"),
+                       ({"simulation_id": "s", "keep_days": 0}, "keep_days"),
+                       ({"simulation_id": "s", "notification_email": "nobody"}, "notification_email")]:
+        with pytest.raises(ParamValidationError, match=param):
+            _validate(dag, bad)
+
+
 def test_every_task_of_both_dags_has_a_time_limit(dagbag):
     """Issue 13 item 2: a task stuck on hostile input must free its worker and pool slot."""
     from simpost.limits import task_timeout
 
-    for dag_id in ("simulation_postprocess", "storage_retention", "storage_verify"):
+    for dag_id in ("simulation_postprocess", "storage_retention", "storage_verify", "storage_restore"):
         for t in dagbag.dags[dag_id].tasks:
             assert t.execution_timeout == task_timeout(), f"{dag_id}.{t.task_id}"
 

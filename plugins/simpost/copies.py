@@ -71,10 +71,11 @@ class CopyResult:
 
 
 def upload_copy(catalog, backend, backend_id: str, path: str, sha256: str, name: str, keep_days: int, *,
-                last_try: bool, secrets=(), log=print) -> CopyResult:
-    """Upload one copy and record it: pending, then present (with what the service says of it now)
-    or failed with its reason. A failure raises again unless this is the task's last try."""
-    catalog.record_copy(sha256, backend_id, "pending", remote_name=name)
+                last_try: bool, secrets=(), log=print, started: str = "pending") -> CopyResult:
+    """Upload one copy and record it: `started` (pending; a restore keeps its claim, restoring),
+    then present (with what the service says of it now) or failed with its reason. A failure
+    raises again unless this is the task's last try."""
+    catalog.record_copy(sha256, backend_id, started, remote_name=name)
     try:
         uploaded = backend.upload(path, name, keep_days)
         seen = backend.stat(uploaded.remote_id)

@@ -45,7 +45,23 @@ def content(final: dict, run_page: str | None = None, now: datetime | None = Non
     """The mail about a run's final event; run_page is the run's page in Airflow, when known."""
     if final["state"] == "failed":
         return _failure(final, run_page)
+    if final["event"] == "restored":
+        return _restored(final, run_page, now or datetime.now(timezone.utc))
     return _delivery(final, run_page, now or datetime.now(timezone.utc))
+
+
+def _restored(final: dict, run_page: str | None, now: datetime) -> MailContent:
+    """storage_restore brought an archived archive back to a hot backend, for a while."""
+    label = _label(final)
+    sections = (Section("Archive", rows=(
+        ("Name", Code(remote_name(final.get("title") or "", final["simulation_id"], final["sha256"]))),
+        ("Size", _size(final["size"])),
+        ("SHA-256", Code(final["sha256"])),
+        ("Backend", Code(final["backend"])),
+        ("Restored until", expiry(final.get("expires_at"), now)))), _run(final, run_page))
+    return MailContent(f"[simpost] {label}: archived results restored", "success", "Results restored", label,
+                       f"The archived results of simulation {label} are back.",
+                       Link("Download the results", final["link"]), sections, FOOTER)
 
 
 def _delivery(final: dict, run_page: str | None, now: datetime) -> MailContent:

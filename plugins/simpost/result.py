@@ -4,6 +4,8 @@ The schema is data/result.schema.json (schema_version 1). A run sends, in order:
 "stage" event per ended stage (only with callback_events "all"), then exactly one "final" event:
 state "success" with the share link and the figures, "warning" when some input was damaged and left
 out (the rest delivered; `problems` says what), or state "failed" with the stage and reason.
+A storage_restore run sends one "restored" event (the new share link and "restored until"), or a
+"final" failed one.
 """
 from __future__ import annotations
 
@@ -39,8 +41,19 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Restored:
+    """What a storage_restore run delivers: the restored copy's share link, until when it stays."""
+
+    link: str
+    size: int
+    sha256: str
+    expires_at: str | None
+    backend: str
+
+
+@dataclass(frozen=True)
 class Event:
-    event: str  # start | stage | final
+    event: str  # start | stage | final | restored
     state: str  # running | success | warning | failed
     simulation_id: str
     run_id: str
@@ -50,7 +63,7 @@ class Event:
     stage: str | None = None
     reason: str | None = None
     stage_seconds: dict | None = None
-    delivery: Delivery | None = None
+    delivery: Delivery | Restored | None = None
 
     def as_dict(self) -> dict:
         body = {"schema_version": SCHEMA_VERSION, "event": self.event, "state": self.state,
@@ -90,6 +103,9 @@ class RunInfo:
     def succeeded(self, delivery: Delivery, now: datetime | None = None) -> Event:
         state = "warning" if delivery.problems else "success"
         return self._event("final", state, now, percent=100, delivery=delivery)
+
+    def restored(self, restored: Restored, now: datetime | None = None) -> Event:
+        return self._event("restored", "success", now, delivery=restored)
 
     def failed(self, stage: str, reason: str, stage_seconds: dict | None = None,
                now: datetime | None = None) -> Event:

@@ -122,6 +122,9 @@ class BackendSettings:
     keep_days: int
     description: str
     active: bool
+    # The backend that keeps an archive once this one's keep days pass (storage_retention's
+    # archive tier); None deletes as before.
+    archive_to: str | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -272,6 +275,26 @@ def _parse_keep_days(conn_id: str, value: Any) -> int:
         raise SettingsError(conn_id, field, "must be a whole number of days (0 keeps forever)")
     if value < 0:
         raise SettingsError(conn_id, field, f"must be >= 0 (0 keeps forever), got {value}")
+    return value
+
+
+CONN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
+
+
+def _pop_archive_to(conn_id: str, raw: dict) -> str | None:
+    """`archive_to` belongs to every service's config, so it is taken out before the service's
+    own keys are checked: another connection id, never this one."""
+    if "archive_to" not in raw:
+        return None
+    value = raw.pop("archive_to")
+    field = "storage_backend_config"
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not CONN_ID.match(value.strip()):
+        raise SettingsError(conn_id, field, "'archive_to' must be the connection id of another storage backend")
+    value = value.strip()
+    if value == conn_id:
+        raise SettingsError(conn_id, field, "'archive_to' names this connection itself; name another backend")
     return value
 
 
@@ -467,6 +490,7 @@ def from_connection(conn: Any) -> BackendSettings:
     service = match.group(1)
     token = _text(getattr(conn, "password", None)) or None
     raw_config = _parse_config(conn_id, _field(extra, "storage_backend_config"))
+    archive_to = _pop_archive_to(conn_id, raw_config)
     config = _BUILDERS[service](conn_id, token, raw_config)
 
     return BackendSettings(
@@ -478,4 +502,5 @@ def from_connection(conn: Any) -> BackendSettings:
         keep_days=_parse_keep_days(conn_id, _field(extra, "storage_backend_keep_days")),
         description=_text(getattr(conn, "description", None)),
         active=_parse_bool(conn_id, "storage_backend_active", _field(extra, "storage_backend_active"), True),
+        archive_to=archive_to,
     )

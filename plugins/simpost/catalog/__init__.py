@@ -22,6 +22,7 @@ Public API (stable; the Results view and the client code against it):
                            created=None) -> Archive
     catalog.record_copy(sha256, backend, state, **fields) -> Copy            # upsert
     catalog.transition(sha256, backend, from_states, state, **fields) -> Copy | None   # guarded
+    catalog.claim_restore(sha256, backend) -> (claimed: bool, Copy)   # atomic; False: a restore runs
     catalog.verified(sha256, backend, when=None) -> Copy | None
     catalog.verified_many([(sha256, backend, checksum | None), ...], when=None)
     catalog.copy(sha256, backend) -> Copy | None

@@ -191,6 +191,27 @@ class Catalog:
                 return None
             return self._copy(session, archive_id, backend, sha256)
 
+    def claim_restore(self, sha256: str, backend: str) -> tuple[bool, Copy]:
+        """Mark the archive's copy on `backend` restoring unless a restore of the archive runs
+        already: (True, this copy) for the request that claimed it, (False, the running restore's
+        copy) for any later one, which joins it instead of copying twice. One transaction holding
+        the archive row's lock (SQLite: the write lock taken at BEGIN), so two requests at once
+        cannot both claim."""
+        values = self._copy_values("restoring", {"last_error": None})
+        with self.session() as session:
+            archive_id = session.scalar(select(ArchiveRow.id).where(ArchiveRow.sha256 == sha256.lower())
+                                        .with_for_update())
+            if archive_id is None:
+                raise CatalogError(f"archive {sha256[:12]} is not in the catalog")
+            running = session.scalar(select(CopyRow).where(CopyRow.archive_id == archive_id,
+                                                           CopyRow.state == "restoring"))
+            if running is not None:
+                return False, to_copy(running, sha256.lower())
+            insert = dialect_insert(session)
+            stmt = insert(CopyRow).values(archive_id=archive_id, backend=backend, attempts=0, **values)
+            session.execute(stmt.on_conflict_do_update(index_elements=["archive_id", "backend"], set_=values))
+            return True, self._copy(session, archive_id, backend, sha256)
+
     def verified(self, sha256: str, backend: str, when: datetime | None = None) -> Copy | None:
         """The service still has this present copy as recorded."""
         when = when or now()

@@ -1,0 +1,280 @@
+"""The archive tier and storage_restore, as Airflow runs them (`airflow dags test`), on two
+local_cloud servers started for real and the Seafile emulator, with a SQLite catalog.
+
+A run goes to `hot` (keep days 1, `archive_to` the archive backend); storage_retention with the
+clock moved past the keep days archives it, verifies the archive copy, and only then deletes the
+hot copy; with the archive backend down the hot copy stays and the next run archives it.
+"""
+from __future__ import annotations
+
+import email
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+from emulators.fixtures import _seafile_server, seafile_conn_json, seafile_emulator, settings_of  # noqa: F401
+from local_cloud.testing import LocalCloudServer
+
+from cluster import free_port
+from conftest import AIRFLOW
+from results_check import validate_result
+from simpost.catalog import Catalog
+from storage_backends import open_backend
+from storage_backends.settings import SettingsError
+
+pytestmark = pytest.mark.airflow
+
+
+def local_conn(url: str, key: str, keep_days: int, archive_to: str | None = None) -> dict:
+    config = {"server": url, **({"archive_to": archive_to} if archive_to else {})}
+    return {"conn_type": "storage_backend", "password": key,
+            "extra": {"storage_backend_id": "local", "storage_backend_config": json.dumps(config),
+                      "storage_backend_keep_days": keep_days}}
+
+
+def test_archive_to_names_another_connection():
+    settings = settings_of("hot", local_conn("http://127.0.0.1:1", "k", 1, "cold"))
+    assert settings.archive_to == "cold" and settings.config.server == "http://127.0.0.1:1"
+    assert settings_of("hot", local_conn("http://127.0.0.1:1", "k", 1)).archive_to is None
+    seafile = seafile_conn_json("http://127.0.0.1:1")
+    config = {**json.loads(seafile["extra"]["storage_backend_config"]), "archive_to": "cold"}
+    seafile["extra"]["storage_backend_config"] = json.dumps(config)
+    assert settings_of("sea", seafile).archive_to == "cold"  # a key of every service's config
+    with pytest.raises(SettingsError, match="names this connection itself"):
+        settings_of("hot", local_conn("http://127.0.0.1:1", "k", 1, "hot"))
+    bad = local_conn("http://127.0.0.1:1", "k", 1)
+    bad["extra"]["storage_backend_config"] = json.dumps({"server": "http://127.0.0.1:1", "archive_to": ["x"]})
+    with pytest.raises(SettingsError, match="connection id of another storage backend"):
+        settings_of("hot", bad)
+
+
+def run_dag(dag_id: str, conf: dict, env: dict, ok: bool = True) -> str:
+    run = subprocess.run([AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
+                         env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
+    output = run.stdout + run.stderr
+    succeeded = run.returncode == 0 and "state=success" in output.replace("'", "")
+    assert succeeded == ok, output[-6000:]
+    return output
+
+
+def later(days: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat()
+
+
+@contextmanager
+def running_world(tmp_path, seafile=None):
+    """hot (a local_cloud, keep 1, archive_to cold) and cold (keep 0: a second local_cloud, or the
+    Seafile emulator when given), one catalog. `cold` is the second server (None for Seafile)."""
+    key = secrets.token_urlsafe(24)
+    hot, cold = LocalCloudServer(tmp_path / "hot", key), LocalCloudServer(tmp_path / "cold", key)
+    hot.start()
+    if seafile is None:
+        cold_conn = local_conn(cold.start(), key, 0)
+    else:
+        cold, cold_conn = None, seafile_conn_json(seafile.base_url, keep_days=0)
+    try:
+        path = tmp_path / "catalog.db"
+        env = {"AIRFLOW_CONN_HOT": json.dumps(local_conn(hot.url, key, 1, "cold")),
+               "AIRFLOW_CONN_COLD": json.dumps(cold_conn),
+               "AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(["hot", "cold"]),
+               "AIRFLOW_CONN_SIMPOST_CATALOG": json.dumps({"conn_type": "sqlite", "host": str(path)}),
+               "SIMPOST_UPLOAD_RETRY_BUDGET": "1", "SIMPOST_RETRY_DELAY": "0"}
+        with Catalog.open(f"sqlite:///{path}") as catalog:
+            yield env, catalog, hot, cold, key
+    finally:
+        hot.stop()
+        if cold is not None:
+            cold.stop()
+
+
+@pytest.fixture
+def world(airflow_db, tmp_path):
+    """The archive backend is a second local_cloud."""
+    with running_world(tmp_path) as parts:
+        yield parts
+
+
+@pytest.fixture(params=["local_cloud", "seafile"])
+def any_world(request, airflow_db, tmp_path):
+    """The archive backend is a second local_cloud, then the Seafile emulator."""
+    seafile = request.getfixturevalue("seafile_emulator") if request.param == "seafile" else None
+    with running_world(tmp_path, seafile) as parts:
+        yield parts
+
+
+def archived_sha256(env: dict, catalog: Catalog, sha256: str) -> str:
+    """The SHA-256 of the archive copy's bytes, downloaded through its backend."""
+    import tempfile
+
+    copy = catalog.copy(sha256, "cold")
+    backend = open_backend(settings_of("cold", json.loads(env["AIRFLOW_CONN_COLD"])))
+    with tempfile.TemporaryDirectory() as tmp:
+        backend.download(copy.remote_id, f"{tmp}/a.zip")
+        return hashlib.sha256(open(f"{tmp}/a.zip", "rb").read()).hexdigest()
+
+
+def postprocess(env: dict, simulation_id: str) -> str:
+    return run_dag("simulation_postprocess", {"simulation_id": simulation_id, "results_dir": "aloha-PureAloha1",
+                                              "storage_backend": "hot"}, env)
+
+
+def states(catalog: Catalog, sha256: str) -> dict:
+    return {c.backend: c.state for c in catalog.archive(sha256).copies}
+
+
+def test_retention_archives_verifies_then_deletes_the_hot_copy(any_world):
+    env, catalog, hot, cold, key = any_world
+    postprocess(env, "archive-me")
+    [archive] = catalog.archives(simulation_id="archive-me")
+    first = catalog.copy(archive.sha256, "hot")
+    assert requests.get(first.link, timeout=10).status_code == 200
+
+    dry = run_dag("storage_retention", {"dry_run": True, "reference_time": later(2)}, env)
+    assert f"would archive {first.remote_name} to cold" in dry and f"would delete {first.remote_name}" in dry
+    assert states(catalog, archive.sha256) == {"hot": "present"}
+
+    assert run_dag("storage_retention", {"reference_time": later(0.5)}, env)  # not yet past keep days 1
+    assert states(catalog, archive.sha256) == {"hot": "present"}
+
+    output = run_dag("storage_retention", {"reference_time": later(2)}, env)
+    assert f"{archive.sha256[:12]} archived to cold" in output
+    assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "archived"}
+    assert requests.get(first.link, timeout=10).status_code == 404
+    assert archived_sha256(env, catalog, archive.sha256) == archive.sha256
+    assert catalog.copy(archive.sha256, "cold").checksum  # the service's checksum, as stat() saw it
+    assert key not in output
+
+
+def test_archive_backend_down_keeps_the_hot_copy_until_the_next_run(world):
+    env, catalog, hot, cold, key = world
+    postprocess(env, "cold-down")
+    [archive] = catalog.archives(simulation_id="cold-down")
+    first = catalog.copy(archive.sha256, "hot")
+    cold.stop()
+    output = run_dag("storage_retention", {"reference_time": later(2), "backends": ["hot"]}, env, ok=False)
+    assert f"kept {first.remote_name}: archive copy to cold failed" in output
+    assert "expired copies kept because their archive copy failed" in output
+    assert catalog.copy(archive.sha256, "hot").state == "present"
+    assert requests.get(first.link, timeout=10).status_code == 200
+
+    cold.start()
+    run_dag("storage_retention", {"reference_time": later(2)}, env)
+    assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "archived"}
+    assert requests.get(first.link, timeout=10).status_code == 404
+
+
+def archive_one(env: dict, catalog: Catalog, simulation_id: str):
+    postprocess(env, simulation_id)
+    [archive] = catalog.archives(simulation_id=simulation_id)
+    first = catalog.copy(archive.sha256, "hot")
+    run_dag("storage_retention", {"reference_time": later(2)}, env)
+    assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "archived"}
+    return archive, first
+
+
+class Inbox:
+    """What the SMTP server received: (recipients, message text)."""
+
+    def __init__(self):
+        self.mails: list[tuple[list[str], str]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.mails.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
+        return "250 OK"
+
+
+class Simulator(BaseHTTPRequestHandler):
+    bodies: list[tuple[str, dict]] = []
+
+    def do_POST(self):
+        Simulator.bodies.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def listeners():
+    """A real SMTP server and a simulator's callback endpoint, as Airflow connections."""
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    simulator = ThreadingHTTPServer(("127.0.0.1", 0), Simulator)
+    threading.Thread(target=simulator.serve_forever, daemon=True).start()
+    Simulator.bodies = []
+    try:
+        yield inbox, Simulator.bodies, {
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
+                "conn_type": "smtp", "host": "127.0.0.1", "port": smtp.port,
+                "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "simpost@test.local"}}),
+            "AIRFLOW_CONN_SIMULATOR_API": json.dumps({"conn_type": "http", "host": "127.0.0.1", "schema": "http",
+                                                      "port": simulator.server_address[1]})}
+    finally:
+        smtp.stop()
+        simulator.shutdown()
+        simulator.server_close()
+
+
+def test_restore_brings_it_back_until_its_keep_days_pass(any_world, listeners):
+    env, catalog, hot, cold, key = any_world
+    inbox, callbacks, connections = listeners
+    archive, first = archive_one(env, catalog, "restore-me")
+
+    output = run_dag("storage_restore", {"simulation_id": "restore-me", "keep_days": 3, "callback_endpoint": "/done",
+                                         "notification_email": "ana@lab.test"}, {**env, **connections})
+    restored = catalog.copy(archive.sha256, "hot")
+    assert restored.state == "present" and restored.link != first.link
+    assert timedelta(days=2.9) < restored.expires - datetime.now(timezone.utc) < timedelta(days=3.1)
+    assert hashlib.sha256(requests.get(restored.link, timeout=30).content).hexdigest() == archive.sha256
+    assert f"restored on hot until {restored.expires.isoformat()}" in output
+    [(path, body)] = callbacks
+    assert path == "/done" and validate_result(body)["event"] == "restored"
+    assert (body["link"], body["sha256"], body["backend"]) == (restored.link, archive.sha256, "hot")
+    assert body["expires_at"] == restored.expires.isoformat()
+    [(to, mail)] = inbox.mails
+    message = email.message_from_string(mail)
+    html = "".join(p.get_payload(decode=True).decode() for p in message.walk() if p.get_content_type() == "text/html")
+    assert to == ["ana@lab.test"] and "archived results restored" in message["Subject"] and restored.link in html
+    assert catalog.copy(archive.sha256, "cold").state == "archived"
+
+    run_dag("storage_retention", {"reference_time": later(2)}, env)  # past hot's keep days, not its own
+    assert states(catalog, archive.sha256) == {"hot": "present", "cold": "archived"}
+    output = run_dag("storage_retention", {"reference_time": later(4)}, env)
+    assert "would archive" not in output and "archived to cold" not in output
+    assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "archived"}
+    assert requests.get(restored.link, timeout=10).status_code == 404
+
+
+def test_a_request_for_an_archive_with_no_copy_left_is_refused(world):
+    env, catalog, hot, cold, key = world
+    archive, _ = archive_one(env, catalog, "all-gone")
+    catalog.record_copy(archive.sha256, "cold", "lost", last_error="gone")
+    output = run_dag("storage_restore", {"sha256": archive.sha256}, env, ok=False)
+    assert f"restore refused: archive {archive.sha256[:12]} of simulation all-gone has no copy left" in output
+    assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "lost"}
+
+
+def test_two_restores_at_once_copy_once(world, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from simpost.restore import restore
+    env, catalog, hot, cold, key = world
+    archive, _ = archive_one(env, catalog, "twice")
+    backends = {b: open_backend(settings_of(b, json.loads(env[f"AIRFLOW_CONN_{b.upper()}"]))) for b in ("hot", "cold")}
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda n: restore(catalog, catalog.archive(archive.sha256), "hot", backends, 2,
+                                                   tmp_path / f"w{n}", log=lambda m: None), range(2)))
+    assert sorted(o.joined for o in outcomes) == [False, True]
+    assert outcomes[0].copy.link == outcomes[1].copy.link
+    assert [f.name for f in backends["hot"].list_uploads()] == [outcomes[0].copy.remote_name]
