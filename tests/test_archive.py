@@ -31,7 +31,8 @@ from simpost.catalog import Catalog
 from storage_backends import open_backend
 from storage_backends.settings import SettingsError
 
-pytestmark = pytest.mark.airflow
+# several whole DAG runs (or Airflow starts) per test: on a loaded 2-core machine one took 677 s
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1800)]
 
 
 def local_conn(url: str, key: str, keep_days: int, archive_to: str | None = None) -> dict:

@@ -21,7 +21,8 @@ import psutil
 import pytest
 from cluster import free_port
 
-pytestmark = pytest.mark.airflow
+# several whole DAG runs (or Airflow starts) per test: on a loaded 2-core machine one took 677 s
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[1]
 UP = "Airflow is up after"

@@ -36,7 +36,8 @@ from cluster import postgres_database
 from conftest import AIRFLOW
 from simpost.catalog import Catalog
 
-pytestmark = pytest.mark.airflow
+# several whole DAG runs (or Airflow starts) per test: on a loaded 2-core machine one took 677 s
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1800)]
 BACKENDS = ["lc", "dbx", "sea"]
 
 
