@@ -47,6 +47,9 @@ def note_share_link(context, link: str, problems: list[str], copies: str | None 
 def note_failure(context, stage: str, reason: str) -> None:
     """A failed run's page says which stage failed and why, in the words the mail and callback use,
     so nobody has to find the red task and read its log."""
+    from simpost.notify import FAIL_NOW
+
+    reason = reason.removeprefix(f"{FAIL_NOW}: ")  # how a stage fails at once: no news to a person, as in the mail
     _note(context, f"**Failed at stage {stage}:** {_markdown_text(reason)}")
 
 
