@@ -163,9 +163,10 @@ def _when(text: str | None) -> str:
 
 
 def _where(client: Simpost, args) -> int:
-    """Like git-annex whereis: each archive of the simulation, then one line per copy."""
+    """Like git-annex whereis: each archive of the simulation, then one line per copy (an expiring
+    link, an S3 one, signed anew for this answer)."""
     found = 0
-    for archive in client.archives(simulation_id=args.simulation_id):
+    for archive in client.archives(simulation_id=args.simulation_id, fresh_links=True):
         found += 1
         present = sum(1 for c in archive["copies"] if c["state"] == "present")
         title = f' "{archive["title"]}"' if archive["title"] else ""
@@ -173,8 +174,9 @@ def _where(client: Simpost, args) -> int:
               f"  ({present} of {archive['copies_wanted']} wanted copies present)")
         for copy in archive["copies"]:
             error = f"  ({copy['last_error']})" if copy["last_error"] and copy["state"] != "present" else ""
+            until = f"  link valid until {_when(copy['link_expires'])}" if copy.get("link_expires") else ""
             print(f"  {copy['state']:<9} {copy['backend']:<20} {copy['link'] or '-'}"
-                  f"  verified {_when(copy['last_verified'])}{error}")
+                  f"  verified {_when(copy['last_verified'])}{until}{error}")
     if not found:
         print(f"no archive of simulation {args.simulation_id!r} in the catalog", file=sys.stderr)
         return 1

@@ -146,10 +146,13 @@ class Simpost:
                 raise SimpostError(f"run {run_id} still {run['state']} after {timeout:.0f}s")
             time.sleep(poll)  # polling interval of a remote API
 
-    def archives(self, simulation_id: str | None = None, search: str | None = None) -> Iterator[dict]:
+    def archives(self, simulation_id: str | None = None, search: str | None = None,
+                 fresh_links: bool = False) -> Iterator[dict]:
         """The catalog's archives (newest first), each with its copies: backend, state, link,
-        last_verified, ... (the simpost plugin's routes on the api-server)."""
-        params = {"simulation_id": simulation_id, "q": search, "limit": CATALOG_PAGE}
+        last_verified, ... (the simpost plugin's routes on the api-server). `fresh_links`: a present
+        copy whose links expire (S3's presigned ones) comes with a new link and its `link_expires`."""
+        params = {"simulation_id": simulation_id, "q": search, "limit": CATALOG_PAGE,
+                  "fresh_links": "true" if fresh_links else None}
         offset = 0
         while True:
             page = self._call("GET", f"{CATALOG_API}/archives", params={**params, "offset": offset})

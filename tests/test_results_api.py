@@ -24,7 +24,9 @@ from conftest import REPO
 
 pytestmark = pytest.mark.airflow
 ROUTES = [("GET", "/simpost/api/archives"), ("GET", "/simpost/results"), ("GET", "/simpost/api/catalog/export"),
-          ("POST", "/simpost/api/catalog/import")]
+          ("POST", "/simpost/api/catalog/import"), ("POST", f"/simpost/api/archives/{'a1' * 32}/restore"),
+          ("GET", f"/simpost/api/archives/{'a1' * 32}/restore"),
+          ("GET", f"/simpost/api/archives/{'a1' * 32}/copies/local_cloud/link")]
 READER = "reader"
 HOSTILE_TITLE = '<img src=x onerror="alert(1)"> Aloha & "friends"'
 

@@ -35,3 +35,11 @@ def storage_backend_ids(only: list[str] | None = None, what: str = "retention") 
     else:
         log.warning("%s: %s", what, none_found(api is not None, variable is not None))
     return ids
+
+
+def open_storage_backend(conn_id: str):
+    """The backend a storage_backend connection describes, opened as tasks open it (its settings
+    read, and its secrets masked, by the connection's hook), e.g. in the api-server's Results view."""
+    from storage_backends.hook import StorageBackendHook
+
+    return StorageBackendHook(conn_id).get_backend()

@@ -26,10 +26,14 @@ def _icon(stroke: str, fill: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
+def base_path() -> str:
+    """[api] base_url's path, when Airflow is served below one ("" at the root)."""
+    return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
+
+
 def _href() -> str:
-    """The page's path, under [api] base_url's path when Airflow is served below one."""
-    base = urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
-    return f"{base}{URL_PREFIX}/results"
+    """The page's path."""
+    return f"{base_path()}{URL_PREFIX}/results"
 
 
 class _LazyApp:
