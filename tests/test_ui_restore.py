@@ -1,13 +1,13 @@
 """The Results view's actions, in a real Airflow and in Debian's Chromium: Restore on an archived
 archive (issue 19) and a fresh link for a copy on S3 (issue 22), with `simpost where`.
 
-One real Airflow (api-server, scheduler, dag-processor; SQLite; own home and ports), two real
-local_cloud servers (`hot`: keep 1 day, archive_to `cold`; `cold`: the archive tier, keep 0) and a
-real S3 protocol server on loopback (moto's server mode; connection `s3_lab`). The archived archive
-is made as retention makes it: its bytes uploaded to `cold` through the backend, the catalog saying
-`archived` there and `deleted` on hot. The restore itself is storage_restore as Airflow runs it.
-Screenshots: tests/screenshots/results-archived.png, results-restoring.png, results-restored.png,
-results-new-link.png.
+One real Airflow (api-server, scheduler, dag-processor; SQLite; own home and ports) with the one
+DAG under test, two real local_cloud servers (`hot`: keep 1 day, archive_to `cold`; `cold`: the
+archive tier, keep 0) and a real S3 protocol server on loopback (moto's server mode; connection
+`s3_lab`). The archived archive is made as retention makes it: its bytes uploaded to `cold` through
+the backend, the catalog saying `archived` there and `deleted` on hot. The restore itself is
+storage_restore as Airflow runs it. Screenshots: tests/screenshots/results-archived.png,
+results-restoring.png, results-restored.png, results-restore-failed.png, results-new-link.png.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import secrets
+import shutil
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -40,7 +41,7 @@ from conftest import POOLS, REPO
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1800)]
 RESTORE_DAG = "storage_restore"
-ARCHIVED, ON_S3 = "archived-ui-7", "s3-ui-3"
+ARCHIVED, ON_S3, FAILS = "archived-ui-7", "s3-ui-3", "archived-ui-8"
 RESTORE_MS = 600_000  # one storage_restore run through the scheduler, on a loaded 2-core machine
 S3_DAYS_LEFT = 2  # the S3 copy's keep days end in 2 days: a fresh link lasts that long, not 7 days
 
@@ -51,6 +52,7 @@ class World:
     ui: AirflowUI
     catalog: Catalog
     conns: dict[str, dict]
+    cold: LocalCloudServer
     archived: str  # SHA-256 of the archived archive
     on_s3: str  # SHA-256 of the archive with a present copy on s3_lab (and one on hot)
 
@@ -77,6 +79,14 @@ def _put(catalog: Catalog, conns: dict, backend: str, path: Path, simulation_id:
     return sha256
 
 
+def _archived(catalog: Catalog, conns: dict, tmp: Path, simulation_id: str) -> str:
+    """An archive as retention leaves it: on cold `archived`, its hot copy (uploaded a week ago) `deleted`."""
+    sha256 = _put(catalog, conns, "cold", _zip(tmp, simulation_id), simulation_id, "archived", 0)
+    a_week_ago = datetime.now(timezone.utc) - timedelta(days=7)
+    catalog.record_copy(sha256, "hot", "deleted", remote_name="gone", uploaded=a_week_ago, last_error="archived to cold")
+    return sha256
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, s3_server):
     tmp = tmp_path_factory.mktemp("results-restore")
@@ -89,15 +99,15 @@ def world(tmp_path_factory, s3_server):
     env = {"SIMPOST_RESULTS_ROOT": str(tmp), "SIMPOST_WORK_DIR": str(tmp / "work"), "SIMPOST_RETRY_DELAY": "1",
            "AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(sorted(conns)),
            **{f"AIRFLOW_CONN_{c.upper()}": json.dumps(conn) for c, conn in conns.items()}}
-    cluster = AirflowCluster(tmp / "airflow", dags_folder=REPO / "dags", plugins_folder=REPO / "plugins",
+    dags = tmp / "dags"  # storage_restore alone: the daily verify and retention would change the copies here
+    dags.mkdir()
+    shutil.copy(REPO / "dags" / f"{RESTORE_DAG}.py", dags)
+    cluster = AirflowCluster(tmp / "airflow", dags_folder=dags, plugins_folder=REPO / "plugins",
                              env_overrides=env, pools=POOLS)
     try:
         cluster.start(wait_for_dags=[RESTORE_DAG])
         with Catalog.open(f"sqlite:///{cluster.home / 'simpost-catalog.db'}") as catalog:  # the deployment's default
-            archived = _put(catalog, conns, "cold", _zip(tmp, ARCHIVED), ARCHIVED, "archived", 0)
-            a_week_ago = datetime.now(timezone.utc) - timedelta(days=7)  # hot's copy: uploaded, then archived
-            catalog.record_copy(archived, "hot", "deleted", remote_name="gone", uploaded=a_week_ago,
-                                last_error="archived to cold")
+            archived = _archived(catalog, conns, tmp, ARCHIVED)
             on_s3 = _put(catalog, conns, "s3_lab", _zip(tmp, ON_S3), ON_S3, "present", 7)
             catalog.record_copy(on_s3, "s3_lab", "present",
                                 expires=datetime.now(timezone.utc) + timedelta(days=S3_DAYS_LEFT))
@@ -106,7 +116,7 @@ def world(tmp_path_factory, s3_server):
             with chromium() as browser:
                 ui = AirflowUI(browser, cluster.base_url)
                 ui.login(cluster.username, cluster.password)
-                yield World(cluster, ui, catalog, conns, archived, on_s3)
+                yield World(cluster, ui, catalog, conns, cold, archived, on_s3)
                 ui.close()
     finally:
         cluster.stop()
@@ -151,13 +161,12 @@ def test_restore_button_restores_the_archive_and_shows_its_new_link(world, tmp_p
 
     cell.get_by_role("button", name="Restore").click()
     expect(cell.locator("div.restore")).to_contain_text("Restoring...")
-    world.ui.shot("results-restoring")  # to look at: the run may be quick enough to be done already
+    again = world.cluster.api("POST", f"/simpost/api/archives/{world.archived}/restore")  # a second click, at once
     [run] = _restore_runs(world)
-    assert run["dag_run_id"].startswith(f"restore__{world.archived[:16]}__")
-    assert run["conf"]["sha256"] == world.archived and run["triggering_user_name"] == world.cluster.username
-    again = world.cluster.api("POST", f"/simpost/api/archives/{world.archived}/restore")  # a second click
     assert again.status_code == 200 and again.json()["state"] == "restoring"
-    assert again.json()["run_id"] == run["dag_run_id"] and len(_restore_runs(world)) == 1
+    assert again.json()["run_id"] == run["dag_run_id"] and run["dag_run_id"].startswith(f"restore__{world.archived[:16]}__")
+    assert run["conf"]["sha256"] == world.archived and run["triggering_user_name"] == world.cluster.username
+    world.ui.shot("results-restoring")  # to look at: the run may be quick enough to be done already
 
     restored = cell.locator("div.restore")
     expect(restored).to_contain_text("Restored until", timeout=RESTORE_MS)
@@ -181,8 +190,35 @@ def test_restore_button_restores_the_archive_and_shows_its_new_link(world, tmp_p
     assert state == "success" and len(_restore_runs(world)) == 1
 
 
+def test_a_failed_restore_says_so_and_offers_the_button_again(world, tmp_path):
+    sha256 = _archived(world.catalog, world.conns, tmp_path, FAILS)
+    world.cold.stop()  # the archive tier is down: the copy back cannot be made
+    try:
+        frame = _search(world, FAILS)
+        cell = frame.locator(f"td[data-restore-for='{sha256}']")
+        cell.get_by_role("button", name="Restore").click()
+        expect(cell.locator("div.restore")).to_contain_text("Restoring...")
+        expect(cell.locator("div.restore")).to_contain_text("Restore failed", timeout=RESTORE_MS)
+        [run] = [r for r in _restore_runs(world) if r["conf"]["sha256"] == sha256]
+        assert run["state"] == "failed"
+        expect(cell.locator("div.restore")).to_contain_text(f"see run {run['dag_run_id']} of storage_restore")
+        expect(cell.get_by_role("button", name="Restore")).to_be_enabled()
+        hot = world.catalog.copy(sha256, "hot")
+        assert hot.state == "deleted" and hot.last_error.startswith("restore failed: download from cold")
+        world.ui.page.mouse.move(0, 0)
+        world.ui.shot("results-restore-failed")
+    finally:
+        world.cold.start()
+
+
 def _expires_in(link: str) -> int:
     return int(parse_qs(urlsplit(link).query)["X-Amz-Expires"][0])
+
+
+def _lasts_as_long_as_the_copy(world: World, link: str) -> bool:
+    """The link was signed for the time the S3 copy has left (not 7 days), a moment ago."""
+    left = (world.catalog.copy(world.on_s3, "s3_lab").expires - datetime.now(timezone.utc)).total_seconds()
+    return left - 5 <= _expires_in(link) <= left + 120
 
 
 def test_a_present_s3_copy_gets_a_fresh_link_that_lasts_as_long_as_the_copy(world):
@@ -190,7 +226,7 @@ def test_a_present_s3_copy_gets_a_fresh_link_that_lasts_as_long_as_the_copy(worl
     assert _expires_in(stored.link) == 7 * 86400
     r = world.cluster.api("GET", f"/simpost/api/archives/{world.on_s3}/copies/s3_lab/link")
     fresh = r.json()
-    assert S3_DAYS_LEFT * 86400 - 120 < _expires_in(fresh["link"]) <= S3_DAYS_LEFT * 86400
+    assert _lasts_as_long_as_the_copy(world, fresh["link"]) and _expires_in(fresh["link"]) < 7 * 86400
     assert datetime.fromisoformat(fresh["expires_at"]) - stored.expires < timedelta(minutes=2)
     assert hashlib.sha256(requests.get(fresh["link"], timeout=30).content).hexdigest() == world.on_s3
     refused = world.cluster.api("GET", f"/simpost/api/archives/{world.on_s3}/copies/hot/link", check=False)
@@ -206,7 +242,7 @@ def test_where_prints_fresh_links_for_s3_copies(world, monkeypatch, capsys):
     s3_line = next(line for line in out.splitlines() if "s3_lab" in line)
     printed = re.search(r"(http\S+)", s3_line).group(1)
     assert printed != world.catalog.copy(world.on_s3, "s3_lab").link
-    assert S3_DAYS_LEFT * 86400 - 120 < _expires_in(printed) <= S3_DAYS_LEFT * 86400
+    assert _lasts_as_long_as_the_copy(world, printed)
     until = world.catalog.copy(world.on_s3, "s3_lab").expires
     assert re.search(r"link valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC$", s3_line)
     assert abs(datetime.strptime(s3_line[-20:-4], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc) - until) \
@@ -225,7 +261,7 @@ def test_new_link_button_replaces_an_s3_copys_link(world):
     copy.get_by_role("button", name="New link").click()
     expect(copy.locator("td.link")).to_contain_text("valid until")
     href = copy.locator("a[data-share]").get_attribute("href")
-    assert href != stored and S3_DAYS_LEFT * 86400 - 120 < _expires_in(href) <= S3_DAYS_LEFT * 86400
+    assert href != stored and _lasts_as_long_as_the_copy(world, href)
     world.ui.page.mouse.move(0, 0)
     assert world.ui.shot("results-new-link").stat().st_size > 10_000
     assert hashlib.sha256(requests.get(href, timeout=30).content).hexdigest() == world.on_s3
