@@ -239,3 +239,23 @@ def test_a_bad_line_is_refused_by_number_and_nothing_is_imported(a, b, monkeypat
     assert _snapshot(b.catalog) == before and b.catalog.archive(new) is None
     r = b.cluster.api("POST", "/simpost/api/catalog/import", data=file.read_bytes(), check=False)
     assert r.status_code == 400 and r.json()["line"] == 4
+
+
+def test_a_restore_is_started_as_the_user_so_airflow_decides_who_may(a):
+    """The Restore action triggers storage_restore with the caller's own token: Airflow refuses a
+    viewer (no leave to start runs), and the refusal is Airflow's own, relayed."""
+    a.cluster.airflow("dags", "reserialize")  # storage_restore known to this api-server (no scheduler runs it)
+    sha256 = "e7" * 32
+    a.catalog.record_archive(sha256, 10, "sim-archived", title="Old study")
+    a.catalog.record_copy(sha256, "cold", "archived", remote_id="old", link="http://127.0.0.1:9/f/old")
+    token = requests.post(a.cluster.base_url + "/auth/token", json={"username": READER, "password": a.cluster.password},
+                          timeout=30).json()["access_token"]
+    viewer = {"Authorization": f"Bearer {token}"}
+    page = requests.get(a.cluster.base_url + "/simpost/results", params={"simulation_id": "sim-archived"},
+                        headers=viewer, timeout=30)
+    assert page.status_code == 200 and "data-restore>Restore</button>" in page.text  # offered; Airflow decides
+    r = requests.post(a.cluster.base_url + f"/simpost/api/archives/{sha256}/restore", headers=viewer, timeout=30)
+    assert r.status_code == 403 and r.json()["detail"].startswith("Airflow answered: ")
+    assert [c.state for c in a.catalog.archive(sha256).copies] == ["archived"]
+    missing = a.cluster.api("POST", f"/simpost/api/archives/{'f0' * 32}/restore", check=False)
+    assert missing.status_code == 404 and "no archive with sha256 f0f0f0f0f0f0" in missing.json()["detail"]
