@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import logging
 import os
 import secrets
 import sys
@@ -97,6 +98,7 @@ def s3(stack: contextlib.ExitStack, tmp: Path):
     """moto's server; requests counted by operation on the backend's boto3 client."""
     from emulators.s3 import moto_s3_server
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     server = stack.enter_context(moto_s3_server())
     backend = open_backend(settings_of("s3", server.conn_json(keep_days=0)))
     seen = collections.Counter()
