@@ -39,7 +39,6 @@ from storage_backends import open_backend, remote_name  # noqa: E402
 from storage_backends.base import file_sha256  # noqa: E402
 
 SERVICES = ("local", "dropbox", "seafile", "s3")
-LIST_PAGE = 2000  # what Dropbox gives per files/list_folder page at the backend's limit
 
 
 def local_cloud(stack: contextlib.ExitStack, tmp: Path):
@@ -76,8 +75,10 @@ def dropbox(stack: contextlib.ExitStack, tmp: Path):
     from emulators.fixtures import _start_dropbox, dropbox_conn_json
     from emulators.tls import TestCA
 
+    from storage_backends.dropbox_backend import LIST_PAGE
+
     emulator = _start_dropbox(TestCA(tmp / "tls"), stack)
-    emulator.page_size = LIST_PAGE
+    emulator.page_size = LIST_PAGE  # pages as Dropbox does at the backend's limit
     return open_backend(settings_of("dbx", dropbox_conn_json(keep_days=0))), EmulatorCalls(emulator)
 
 

@@ -3,8 +3,9 @@ service, lost and failed copies are copied again from a present one, and files o
 the catalog does not know (uploaded before it existed) are adopted.
 
 Resumable by construction: all state is in the catalog, written copy by copy. A pass verifies the
-copies not verified since it (or its run, for a retried task) started, the longest unverified first, at most `batch` of them, and
-repairs at most `batch` archives; a pass cut short (batch, killed worker) is continued by the next.
+copies not verified since it (or its run, for a retried task) started, the longest unverified
+first, at most `batch` of them, and repairs at most `batch` archives; a pass cut short (batch,
+killed worker) is continued by the retry or the next run.
 `backends` maps a backend id to an opened backend (storage_backends.open_backend: it carries its
 settings); copies on backends not in it are left alone.
 """

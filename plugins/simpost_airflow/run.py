@@ -238,7 +238,8 @@ def mail_admin_no_copy_left(context, archives: list[str], summary: str) -> str |
 
     admin = Variable.get(ADMIN_MAIL_VARIABLE, default=None)
     if not admin:
-        log.warning("verify: no Variable %s: nobody is mailed about the archives with no copy left", ADMIN_MAIL_VARIABLE)
+        log.warning("verify: no Variable %s: nobody is mailed about the archives with no copy left",
+                    ADMIN_MAIL_VARIABLE)
         return None
     try:
         mail(admin, no_copy_left(archives, summary, run_page(context)))
