@@ -4,13 +4,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from simpost.conf import DEFAULTS
-from simpost.limits import task_timeout
+from simpost.limits import retry_delay, task_timeout
 from simpost_airflow.run import (ShareLink, announce_failure, cancel_reason, final, note_share_link, on_failure, params_of,
                                  run_info, send, stage, stage_figures, work_dir)
 
@@ -19,7 +18,6 @@ log = logging.getLogger(__name__)
 UPLOADS = Asset("simpost_uploads")
 UPLOAD_QUEUE = os.environ.get("SIMPOST_UPLOAD_QUEUE", "default")
 PARSE_QUEUE = os.environ.get("SIMPOST_PARSE_QUEUE", "default")
-RETRY_DELAY = timedelta(seconds=float(os.environ.get("SIMPOST_RETRY_DELAY", "30")))
 
 DOC = """
 ### simulation_postprocess
@@ -122,7 +120,7 @@ PARAMS = {
     max_active_runs=16,
     tags=["simpost", "omnetpp", "postprocess"],
     doc_md=DOC,
-    default_args={"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True,
+    default_args={"retries": 2, "retry_delay": retry_delay(), "retry_exponential_backoff": True,
                   "execution_timeout": task_timeout(), "on_failure_callback": on_failure},
 )
 def simulation_postprocess():

@@ -6,12 +6,11 @@ import logging
 import os
 import re
 import shutil
-from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from simpost.limits import task_timeout
+from simpost.limits import retry_delay, task_timeout
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +25,12 @@ Checks that every archive is where the catalog says it is (git-annex's `fsck` an
 3. **repair**: `failed` and `lost` copies, and archives with fewer copies than their run asked for,
    are copied again from a present copy (downloaded into the work dir, SHA-256 checked, uploaded).
 
-An archive with no present copy left fails the run, naming it. At most `SIMPOST_VERIFY_BATCH`
+An archive with no present copy left fails the run, naming it, and mails the admin once per run
+(the address in the Variable `simpost_admin_email`, through the `smtp_default` connection; none
+in a dry run). At most `SIMPOST_VERIFY_BATCH`
 (default 1000) copies and archives per run, the longest unverified first: the catalog keeps the
-state, so a killed worker loses nothing and the next run goes on. Schedule:
+state, written copy by copy (verified ones a chunk of 100 at a time), so a killed worker loses
+nothing: the task's retry or the next run goes on. Schedule:
 `SIMPOST_VERIFY_SCHEDULE` (default `@daily`). Params: `backend` (only that backend: its copies are
 verified and repaired, from any other), `dry_run` (say what would change, change nothing).
 Backends are listed as storage_retention lists them (`airflow_api` connection, Variable
@@ -50,7 +52,7 @@ def _batch() -> int:
     catchup=False,
     is_paused_upon_creation=False,
     max_active_runs=1,
-    default_args={"execution_timeout": task_timeout(), "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={"execution_timeout": task_timeout(), "retries": 2, "retry_delay": retry_delay()},
     tags=["simpost", "storage", "verify"],
     doc_md=DOC,
     params={
@@ -73,6 +75,7 @@ def storage_verify():
         from simpost.paths import work_root
         from simpost.verify import verify_pass
         from simpost_airflow.catalog import open_catalog
+        from simpost_airflow.run import mail_admin_no_copy_left
         from storage_backends.hook import StorageBackendHook
 
         context = get_current_context()
@@ -88,10 +91,12 @@ def storage_verify():
         try:
             with open_catalog() as catalog:
                 report = verify_pass(catalog, backends, work, batch=_batch(), dry_run=bool(params["dry_run"]),
-                                     only=params["backend"], log=log.info)
+                                     only=params["backend"], since=context["dag_run"].start_date, log=log.info)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if report.unrecoverable:
+            if not report.dry_run:
+                mail_admin_no_copy_left(context, report.unrecoverable, report.summary())
             raise AirflowFailException(f"verify: {len(report.unrecoverable)} archive(s) have no present copy left:"
                                        f" {', '.join(report.unrecoverable[:20])}")
         return report.as_dict()

@@ -35,6 +35,7 @@ from local_cloud.testing import running_server
 from cluster import postgres_database
 from conftest import AIRFLOW
 from simpost.catalog import Catalog
+from test_notify import mail_parts, mailbox  # noqa: F401  (fixture)
 
 # several whole DAG runs (or Airflow starts) per test: on a loaded 2-core machine one took 677 s
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1800)]
@@ -74,14 +75,15 @@ def world(airflow_db, tmp_path, catalog_conn, dropbox_emulator, seafile_emulator
             yield env, catalog, LocalCloudClient(url, key), folder, dropbox_emulator, seafile_emulator
 
 
-def dags_test(dag_id: str, conf: dict, env: dict) -> str:
-    """One run in-process by Airflow; its output, after checking the run succeeded."""
+def dags_test(dag_id: str, conf: dict, env: dict, state: str = "success") -> str:
+    """One run in-process by Airflow; its output, after checking the run ended in `state`."""
     run = subprocess.run([AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
                          env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
     output = run.stdout + run.stderr
     for secret in (DROPBOX_APP_SECRET, DROPBOX_REFRESH_TOKEN, SEAFILE_TOKEN):
         assert secret not in output
-    assert run.returncode == 0 and "state=success" in output.replace("'", ""), output[-6000:]
+    assert f"state={state}" in output.replace("'", ""), output[-6000:]
+    assert run.returncode == 0 or state != "success", output[-6000:]
     return output
 
 
@@ -246,3 +248,87 @@ def test_retention_and_expiry_delete_copies_verify_does_not_bring_back(cloud_bac
         report = verify_pass(catalog, {"lc": backend}, tmp_path / "work", batch=10, log=lambda m: None)
         assert report.expired == [f"{second[:12]} on lc"] and report.lost == [] and report.unrecoverable == []
         assert [catalog.copy(s, "lc").state for s in (first, second)] == ["deleted", "deleted"]
+
+
+def test_dropbox_and_seafile_copies_are_verified_from_one_listing(dropbox_emulator, seafile_emulator, tmp_path):
+    """Services whose listing carries the checksum are asked one listing per folder, not one stat
+    per copy; a copy missing from it is asked once more by stat (gone), a changed one is caught
+    by the listing's checksum."""
+    import dataclasses
+
+    from emulators.dropbox_api import content_hash
+    from emulators.fixtures import settings_of
+
+    from simpost.copies import checksum_of
+    from simpost.verify import verify_pass
+    from storage_backends import open_backend
+
+    backends = {"dbx": open_backend(settings_of("dbx", dropbox_conn_json(keep_days=0))),
+                "sea": open_backend(settings_of("sea", seafile_conn_json(seafile_emulator.base_url, keep_days=0)))}
+    dropbox_emulator.page_size = 1000  # one page: what Dropbox gives at limit=2000 for this folder
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        copies = {}
+        for i in range(6):
+            for backend_id, backend in backends.items():
+                up, sha = _upload(backend, tmp_path, i, f"list-{i}")
+                catalog.record_archive(sha, up.size, f"list-{i}")
+                catalog.record_copy(sha, backend_id, "present", remote_id=up.remote_id, remote_name="x",
+                                    checksum=checksum_of(backend.stat(up.remote_id)))
+                copies[backend_id, i] = sha, up.remote_id
+        dropbox_emulator.calls.clear()
+        seafile_emulator.calls.clear()
+        report = verify_pass(catalog, backends, tmp_path / "work", batch=100, log=lambda m: None)
+        assert report.verified == 12 and report.lost == [] and report.errors == []
+        assert len(dropbox_emulator.route_calls("files/list_folder")) == 1
+        assert [c for c in dropbox_emulator.calls if c[0] != "files/list_folder"] == []
+        assert [name for name, _, _ in seafile_emulator.calls] == ["dir"]
+
+        sha, gone = copies["sea", 0]
+        del seafile_emulator.files[gone]
+        changed_sha, changed = copies["dbx", 1]
+        stored = dropbox_emulator.files[changed.lower()]
+        flipped = bytes([stored.data[0] ^ 1]) + stored.data[1:]  # same size, other bytes
+        dropbox_emulator.files[changed.lower()] = dataclasses.replace(stored, data=flipped)
+        assert content_hash(flipped) != content_hash(stored.data)
+        dropbox_emulator.calls.clear()
+        seafile_emulator.calls.clear()
+        again = verify_pass(catalog, backends, tmp_path / "work", batch=100, dry_run=True, log=lambda m: None)
+        assert sorted(again.lost) == sorted([f"{sha[:12]} on sea", f"{changed_sha[:12]} on dbx"])
+        assert again.verified == 10
+        assert [name for name, _, _ in seafile_emulator.calls] == ["dir", "file-detail"]  # the gone one, asked
+        assert [c[0] for c in dropbox_emulator.calls] == ["files/list_folder"]
+
+
+def test_archives_with_no_copy_left_are_mailed_to_the_admin_once_per_run(airflow_db, tmp_path, mailbox):
+    """storage_verify fails naming them and sends the admin (Variable simpost_admin_email) one mail
+    listing them, through the real SMTP server; a dry run mails nobody."""
+    from emulators.fixtures import settings_of
+
+    from helpers import local_backend_conn
+    from storage_backends import open_backend
+
+    key, folder, catalog_path = secrets.token_urlsafe(24), tmp_path / "cloud", tmp_path / "c.db"
+    with running_server(folder, key) as url, Catalog.open(f"sqlite:///{catalog_path}") as catalog:
+        conn = local_backend_conn(url, key, keep_days=0)
+        backend = open_backend(settings_of("lc", json.loads(conn)))
+        gone = []
+        for i in range(2):
+            up, sha = _upload(backend, tmp_path, i, f"orphan-{i}")
+            catalog.record_archive(sha, up.size, f"orphan-{i}")
+            catalog.record_copy(sha, "lc", "present", remote_id=up.remote_id, remote_name="x")
+            (folder / "files" / up.remote_id).unlink()
+            gone.append(f"{sha[:12]} (orphan-{i})")
+        env = {"AIRFLOW_CONN_LC": conn, "AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(["lc"]),
+               "AIRFLOW_CONN_SIMPOST_CATALOG": json.dumps({"conn_type": "sqlite", "host": str(catalog_path)}),
+               "AIRFLOW_VAR_SIMPOST_ADMIN_EMAIL": "admin@lab.test", "SIMPOST_RETRY_DELAY": "0"}
+        dry = dags_test("storage_verify", {"dry_run": True}, env)
+        assert "2 would be lost" in dry and mailbox.messages == []
+        output = dags_test("storage_verify", {}, env, state="failed")
+    assert all(g in output for g in gone) and "mailed the admin (admin@lab.test) about 2 archive(s)" in output
+    [message] = mailbox.to("admin@lab.test")
+    assert message["Subject"] == "[simpost] storage_verify: 2 archives with no copy left"
+    parts = [p.get_payload(decode=True).decode() for p in message.walk() if not p.is_multipart()]
+    for part in parts:
+        assert all(g in part for g in gone), part
+    assert "2 archives without a present copy" in parts[0]  # the run's summary
+    assert len(mailbox.messages) == 1

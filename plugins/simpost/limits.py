@@ -8,6 +8,12 @@ from datetime import timedelta
 DEFAULT_TASK_TIMEOUT_S = 3 * 3600
 
 
+def retry_delay() -> timedelta:
+    """Before a task's first retry (SIMPOST_RETRY_DELAY seconds, default 30): a few seconds in
+    tests, so a retry after a killed worker is seen without waiting."""
+    return timedelta(seconds=float(os.environ.get("SIMPOST_RETRY_DELAY", "30")))
+
+
 def task_timeout() -> timedelta:
     """Every task's execution_timeout (SIMPOST_TASK_TIMEOUT seconds); the task fails when it passes."""
     raw = os.environ.get("SIMPOST_TASK_TIMEOUT") or str(DEFAULT_TASK_TIMEOUT_S)

@@ -1,4 +1,5 @@
-"""What the user's e-mail says about a run's final event (simpost.result): success, warning or failure.
+"""What the user's e-mail says about a run's final event (simpost.result): success, warning or failure;
+and the admin's mail when storage_verify finds archives with no copy left.
 
 The words and units are the report's (omnetpp_results.display); simpost.mailbody renders them as the
 mail's plain-text and HTML parts. Everything shown comes from files a simulation wrote or from the
@@ -102,6 +103,27 @@ def _failure(final: dict, run_page: str | None) -> MailContent:
     return MailContent(f"[simpost] {label}: post-processing failed", "failed", "Post-processing failed", label,
                        f"Post-processing of simulation {label} failed at stage {final['stage']}.",
                        Link("Open the run in Airflow", run_page) if run_page else None, tuple(sections), FOOTER)
+
+
+def no_copy_left(archives: list[str], summary: str, run_page: str | None = None) -> MailContent:
+    """The admin's one mail of a storage_verify run that found archives with no present copy:
+    which ones (`<sha12> (<simulation id>)`), so they can be looked for elsewhere before anyone
+    follows a dead link."""
+    count = f"{len(archives)} archive{'s' if len(archives) != 1 else ''}"
+    sections = (Section("Archives with no copy left", items=tuple(archives), alert=True,
+                        note="Every copy the catalog knew of is lost, failed or gone: storage_verify "
+                             "cannot copy these again."),
+                Section("What you can do", note=LOST_ADVICE),
+                Section("This verify run", rows=(("Summary", summary),)))
+    return MailContent(f"[simpost] storage_verify: {count} with no copy left", "failed", "Archives lost",
+                       count, f"storage_verify found {count} with no present copy on any backend.",
+                       Link("Open the verify run in Airflow", run_page) if run_page else None, sections,
+                       "Sent once per storage_verify run to the address in the Airflow Variable simpost_admin_email.")
+
+
+LOST_ADVICE = ("Look for the archives on the services themselves (a trash bin, a snapshot, a backup), or ask "
+               "the simulation's owner to run it again. `simpost where SIMULATION_ID` shows each copy's "
+               "state and last error.")
 
 
 #: known failure kinds (matched on the one-line reason, first match wins) and what the person can do

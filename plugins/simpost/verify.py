@@ -3,8 +3,9 @@ service, lost and failed copies are copied again from a present one, and files o
 the catalog does not know (uploaded before it existed) are adopted.
 
 Resumable by construction: all state is in the catalog, written copy by copy. A pass verifies the
-copies not verified since it started, the longest unverified first, at most `batch` of them, and
-repairs at most `batch` archives; a pass cut short (batch, killed worker) is continued by the next.
+copies not verified since it (or its run, for a retried task) started, the longest unverified
+first, at most `batch` of them, and repairs at most `batch` archives; a pass cut short (batch,
+killed worker) is continued by the retry or the next run.
 `backends` maps a backend id to an opened backend (storage_backends.open_backend: it carries its
 settings); copies on backends not in it are left alone.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from simpost.catalog import REPAIRABLE, Archive, Catalog, Copy
 from simpost.copies import checksum_of, reason_of, upload_copy
-from storage_backends.base import BackendError, RemoteStat, file_sha256
+from storage_backends.base import BackendError, RemoteFile, RemoteStat, file_sha256
 from storage_backends.naming import remote_name
 
 # `<slug>_<simulation_id>_<first 12 of sha256>.zip` (storage_backends.naming)
@@ -71,25 +72,33 @@ def judge(archive: Archive, copy: Copy, seen: RemoteStat) -> str | None:
     return None
 
 
-def _ask(backends: dict, copy: Copy) -> RemoteStat | BackendError:
+def _ask(backends: dict, listed: dict, copy: Copy) -> RemoteStat | BackendError:
+    """The copy as its backend's listing shows it, else (a service whose listing lacks the
+    checksum, or a copy missing from the listing: gone, or under a name the listing leaves out)
+    as one stat call says."""
+    found = listed.get(copy.backend, {}).get(copy.remote_id)
+    if found is not None:
+        return found
     try:
         return backends[copy.backend].stat(copy.remote_id)
     except BackendError as err:  # the service did not answer: neither verified nor lost
         return err
 
 
-def verify_copies(catalog: Catalog, backends: dict, started: datetime, batch: int, report: VerifyReport,
-                  log=print) -> None:
-    """Ask the services about the present copies, THREADS at a time (a service's latency, not its
-    work, is what a pass waits for); gone or changed ones become lost, the others are written as
-    verified a chunk per transaction."""
+def verify_copies(catalog: Catalog, backends: dict, listed: dict, started: datetime, batch: int,
+                  report: VerifyReport, log=print) -> None:
+    """Check the present copies, from `listed` ({backend: {remote_id: RemoteStat}}, the listings
+    of the backends whose listing verifies) or by asking the service, THREADS at a time (a
+    service's latency, not its work, is what a pass waits for); gone or changed ones become lost
+    at once, the others are written as verified a chunk per transaction. A worker killed in the
+    middle loses at most the chunk it was asking about, which the next pass asks again."""
     todo = catalog.copies_to_verify(started, backend=sorted(backends), limit=batch)
     archives = catalog.archives_by_sha256(c.archive_sha256 for c in todo)
     with ThreadPoolExecutor(THREADS) as pool:
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
             intact = []
-            for copy, seen in zip(chunk, pool.map(lambda c: _ask(backends, c), chunk)):
+            for copy, seen in zip(chunk, pool.map(lambda c: _ask(backends, listed, c), chunk)):
                 tag = _tag(copy.archive_sha256, copy.backend)
                 if isinstance(seen, BackendError):
                     report.errors.append(f"{tag}: {reason_of(seen)}")
@@ -208,13 +217,14 @@ def _copy_to(catalog, backend, backend_id, archive, source, path, now, report, l
         report.errors.append(f"{_tag(archive.sha256, backend_id)}: {copy.reason}")
 
 
-def adopt(catalog: Catalog, backend_id: str, backend, work: Path, budget: int, report: VerifyReport,
-          log=print) -> None:
-    """Files this project uploaded before the catalog existed: a name whose simulation id and
-    SHA-256 prefix match one catalogued archive becomes its copy; a file of an unknown archive is
-    downloaded (at most `budget` of them) to learn its SHA-256, then recorded with its archive."""
+def adopt(catalog: Catalog, backend_id: str, backend, listing: list[RemoteFile], work: Path, budget: int,
+          report: VerifyReport, log=print) -> None:
+    """Files this project uploaded before the catalog existed (from the backend's `listing`): a
+    name whose simulation id and SHA-256 prefix match one catalogued archive becomes its copy; a
+    file of an unknown archive is downloaded (at most `budget` of them) to learn its SHA-256,
+    then recorded with its archive."""
     known = {c.remote_id for c in catalog.copies(backend=backend_id)}
-    for remote in backend.list_uploads():
+    for remote in listing:
         parts = NAME_PARTS.match(remote.name)
         if remote.remote_id in known or parts is None:
             continue
@@ -258,19 +268,26 @@ def _learn(catalog: Catalog, backend, remote, parts, work: Path, report: VerifyR
 
 
 def verify_pass(catalog: Catalog, backends: dict, work: Path, *, batch: int, dry_run: bool = False,
-                only: str | None = None, log=print) -> VerifyReport:
-    """One storage_verify run: adopt, verify, repair (see the module docstring)."""
-    started = datetime.now(timezone.utc)
+                only: str | None = None, since: datetime | None = None, log=print) -> VerifyReport:
+    """One storage_verify run: adopt, verify, repair (see the module docstring). `since` is when
+    the run started (default now): a retry of a run whose worker was killed passes the run's
+    start, so it verifies only what the killed try had not written yet."""
+    started = since or datetime.now(timezone.utc)
     report = VerifyReport(dry_run=dry_run)
     work.mkdir(parents=True, exist_ok=True)
     checked = {b: backends[b] for b in backends if only is None or b == only}
     fail_stale_pending(catalog, started, dry_run, log)
+    listed = {}  # one listing per backend serves adoption and, where it carries checksums, verify
     for backend_id, backend in sorted(checked.items()):
         try:
-            adopt(catalog, backend_id, backend, work, batch, report, log)
+            listing = backend.list_uploads()
+            adopt(catalog, backend_id, backend, listing, work, batch, report, log)
         except BackendError as err:
             report.errors.append(f"{backend_id}: listing: {reason_of(err)}")
-    verify_copies(catalog, checked, started, batch, report, log)
+            continue
+        if backend.LISTING_VERIFIES:
+            listed[backend_id] = {f.remote_id: f.stat() for f in listing}
+    verify_copies(catalog, checked, listed, started, batch, report, log)
     repair(catalog, backends, work, batch, report, only, log)
     log(f"verify: {report.summary()}")
     return report

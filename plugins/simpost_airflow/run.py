@@ -206,18 +206,48 @@ def send(params: dict, final: dict, context=None) -> None:
 
 
 def _mail(to: str, final: dict, page: str | None) -> None:
-    """A multipart/alternative mail (plain text and HTML) through the smtp_default connection.
+    from simpost.notify import content
+
+    mail(to, content(final, page))
+
+
+def mail(to: str, mail_content) -> None:
+    """A multipart/alternative mail (plain text and HTML, from a simpost.mailbody.MailContent)
+    through the smtp_default connection.
 
     SmtpHook.send_email_smtp can only build an HTML part (its MIMEText is always "html"), so the
     message is built here and sent on the client the hook opened and logged in (TLS, auth as the
-    connection says). One attempt: the notify task's retries are the outer layer."""
+    connection says). One attempt: the calling task's retries are the outer layer."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
     from simpost.mailbody import message
-    from simpost.notify import content
 
     with SmtpHook(smtp_conn_id="smtp_default") as smtp:
         sender = os.environ.get("SIMPOST_MAIL_FROM") or smtp.from_email or "simpost@localhost"
-        smtp._smtp_client.send_message(message(content(final, page), sender, to), sender, [to])
+        smtp._smtp_client.send_message(message(mail_content, sender, to), sender, [to])
+
+
+ADMIN_MAIL_VARIABLE = "simpost_admin_email"
+
+
+def mail_admin_no_copy_left(context, archives: list[str], summary: str) -> str | None:
+    """storage_verify's one admin mail of a run that found archives with no copy left, to the
+    address in the Variable `simpost_admin_email`; the address mailed, or None (no Variable, or
+    the mail failed: logged, for the run fails naming the archives all the same)."""
+    from airflow.sdk import Variable
+    from simpost.notify import no_copy_left, one_line
+
+    admin = Variable.get(ADMIN_MAIL_VARIABLE, default=None)
+    if not admin:
+        log.warning("verify: no Variable %s: nobody is mailed about the archives with no copy left",
+                    ADMIN_MAIL_VARIABLE)
+        return None
+    try:
+        mail(admin, no_copy_left(archives, summary, run_page(context)))
+    except Exception as err:  # noqa: BLE001 - the run's failure names the archives; the mail is extra
+        log.error("verify: the admin mail was not sent: %s", one_line(err))
+        return None
+    log.info("verify: mailed the admin (%s) about %d archive(s) with no copy left", admin, len(archives))
+    return admin
 
 
 def announce_failure(context, stage: str, reason: str) -> dict:

@@ -31,6 +31,7 @@ class GuardedBackend:
 
     def __init__(self, settings: BackendSettings, backend: Backend, retry: RetryPolicy):
         self.settings, self.service, self._retry = settings, backend, retry
+        self.LISTING_VERIFIES = backend.LISTING_VERIFIES
 
     def upload(self, path: str, remote_name: str, keep_days: int) -> Upload:
         if not self.settings.active:

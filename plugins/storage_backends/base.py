@@ -28,12 +28,20 @@ class Upload:
 
 @dataclasses.dataclass(frozen=True)
 class RemoteFile:
-    """One file this project uploaded, with the service's own modification time."""
+    """One file this project uploaded, with the service's own modification time and, where the
+    service's listing carries it, the same checksum its `stat` gives (so verify can read a whole
+    folder in one call instead of asking per copy)."""
 
     remote_id: str
     name: str
     size: int
     modified_at: datetime
+    checksum: str | None = None
+    checksum_kind: str | None = None
+
+    def stat(self) -> RemoteStat:
+        """What `stat(remote_id)` would say of this file, from the listing."""
+        return RemoteStat(exists=True, size=self.size, checksum=self.checksum, checksum_kind=self.checksum_kind)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +61,10 @@ class BackendError(Exception):
 
 
 class Backend(Protocol):
+    # True when list_uploads() gives every file's size and the checksum stat() gives: verify then
+    # checks a backend's copies from one listing (a call per page) instead of a stat per copy.
+    LISTING_VERIFIES: bool
+
     def upload(self, path: str, remote_name: str, keep_days: int) -> Upload: ...
 
     def list_uploads(self) -> list[RemoteFile]: ...

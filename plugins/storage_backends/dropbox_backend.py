@@ -22,6 +22,7 @@ from storage_backends.retry import DEFAULT_RETRY, Retry, RetryPolicy, network_er
 from storage_backends.settings import BackendSettings, DropboxConfig
 
 log = logging.getLogger(__name__)
+LIST_PAGE = 2000  # entries per files/list_folder page, the most Dropbox gives
 
 
 def _utc(dt: datetime) -> datetime:
@@ -42,6 +43,8 @@ def classify(exc: BaseException) -> Retry | None:
 
 class DropboxBackend:
     """One Dropbox account, one folder; all remote ids are paths inside that folder."""
+
+    LISTING_VERIFIES = True  # list_folder entries carry size and content_hash
 
     def __init__(self, settings: BackendSettings, retry: RetryPolicy = DEFAULT_RETRY):
         if not isinstance(settings.config, DropboxConfig):
@@ -218,7 +221,7 @@ class DropboxBackend:
         from dropbox import exceptions, files
 
         try:
-            page = self._call("list", self.client.files_list_folder, self.cfg.folder)
+            page = self._call("list", self.client.files_list_folder, self.cfg.folder, limit=LIST_PAGE)
         except exceptions.ApiError as exc:
             if exc.error.is_path() and exc.error.get_path().is_not_found():
                 return []
@@ -228,7 +231,8 @@ class DropboxBackend:
             page = self._call("list", self.client.files_list_folder_continue, page.cursor)
             entries.extend(page.entries)
         return [
-            RemoteFile(remote_id=e.path_display, name=e.name, size=e.size, modified_at=_utc(e.server_modified))
+            RemoteFile(remote_id=e.path_display, name=e.name, size=e.size, modified_at=_utc(e.server_modified),
+                       checksum=e.content_hash, checksum_kind="dropbox_content_hash")
             for e in entries
             if isinstance(e, files.FileMetadata) and is_remote_name(e.name)
         ]

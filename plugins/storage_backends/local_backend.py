@@ -26,6 +26,9 @@ def _time(value: str | None) -> datetime | None:
 class LocalBackend:
     """One local_cloud server; remote ids are local_cloud file ids."""
 
+    # its listing has the SHA-256 recorded at upload; only the per-file verify re-hashes the disk
+    LISTING_VERIFIES = False
+
     def __init__(self, settings: BackendSettings, retry: RetryPolicy = DEFAULT_RETRY):
         """The client retries by its own budget; a policy of a single attempt (the Test button,
         where a person waits) makes it try once."""

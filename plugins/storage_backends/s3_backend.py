@@ -136,6 +136,9 @@ def parse_restore(header: str | None, storage_class: str) -> RestoreStatus:
 class S3Backend:
     """One bucket; remote ids are object keys `<prefix><remote name>`."""
 
+    # ListObjectsV2 gives size and ETag, not the SHA-256 HeadObject gives: a HEAD per copy
+    LISTING_VERIFIES = False
+
     def __init__(self, settings: BackendSettings, retry: RetryPolicy = DEFAULT_RETRY):
         if not isinstance(settings.config, S3Config):
             raise TypeError("S3Backend needs s3 settings")

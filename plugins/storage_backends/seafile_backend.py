@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 class SeafileBackend:
     """One library (repoid), one folder in it; remote ids are paths inside that folder."""
 
+    LISTING_VERIFIES = True  # a folder listing carries each file's size and file id, in one call
+
     def __init__(self, settings: BackendSettings, retry: RetryPolicy = DEFAULT_RETRY):
         if not isinstance(settings.config, SeafileConfig):
             raise TypeError("SeafileBackend needs seafile settings")
@@ -151,7 +153,8 @@ class SeafileBackend:
             raise self._named(exc) from None
         return [
             RemoteFile(remote_id=f"{self.cfg.folder}/{e['name']}", name=e["name"], size=int(e.get("size", 0)),
-                       modified_at=datetime.fromtimestamp(int(e["mtime"]), timezone.utc))
+                       modified_at=datetime.fromtimestamp(int(e["mtime"]), timezone.utc),
+                       checksum=e.get("id"), checksum_kind="seafile_file_id" if e.get("id") else None)
             for e in entries
             if e.get("type", "file") == "file" and is_remote_name(e.get("name", ""))
         ]

@@ -401,18 +401,19 @@ class DropboxEmulator:
         if folder not in self.folders:
             raise RouteError("path/not_found/", {".tag": "path", "path": {".tag": "not_found"}})
         entries = [self._metadata(f) for p, f in sorted(self.files.items()) if p.rsplit("/", 1)[0] == folder]
-        return self._page(entries, 0)
+        return self._page(entries, 0, min(arg.get("limit") or self.page_size, self.page_size))
 
     def _files__list_folder__continue(self, arg: dict, data: bytes) -> dict:
         try:
             state = json.loads(base64.urlsafe_b64decode(arg["cursor"]))
         except ValueError:
             raise RouteError("reset/", {".tag": "reset"}) from None
-        return self._page(state["entries"], state["start"])
+        return self._page(state["entries"], state["start"], state["size"])
 
-    def _page(self, entries: list, start: int) -> dict:
-        end = start + self.page_size
-        cursor = base64.urlsafe_b64encode(json.dumps({"entries": entries, "start": end}).encode()).decode()
+    def _page(self, entries: list, start: int, size: int) -> dict:
+        """A page of at most `size` entries (the call's limit, but never more than page_size)."""
+        end = start + size
+        cursor = base64.urlsafe_b64encode(json.dumps({"entries": entries, "start": end, "size": size}).encode()).decode()
         return {"entries": entries[start:end], "cursor": cursor, "has_more": end < len(entries)}
 
     def _lookup(self, path: str) -> StoredFile:
