@@ -320,6 +320,10 @@ class AirflowCluster:
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                # storage_retention and storage_verify run when a test triggers them, never at start
+                # (their @daily run would clean and repair under the test, and cost its CPU)
+                "SIMPOST_RETENTION_SCHEDULE": "none",
+                "SIMPOST_VERIFY_SCHEDULE": "none",
             }
         )
         if plugins_folder:
