@@ -7,8 +7,10 @@ STAMP  := $(VENV)/.installed
 # The suite runs its files in parallel (pytest-xdist, one file per worker at a time: a file's
 # fixtures, e.g. an Airflow deployment, are shared by its tests). Most of its time is spent waiting on
 # Airflow's schedulers and on servers, so more workers than cores pays. TEST_WORKERS=0 runs serially.
+# --no-loadscope-reorder keeps conftest.py's order (the long Airflow files first); xdist's default
+# hands out the files with the most tests first, which left the longest files for the end.
 TEST_WORKERS ?= 4
-XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 .PHONY: install demo test test-quick airflow bench clean
 

@@ -8,7 +8,7 @@ import shutil
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
-from simpost.limits import task_timeout
+from simpost.limits import housekeeping_schedule, task_timeout
 
 log = logging.getLogger(__name__)
 STALE_WORK_DIR_DAYS = 2
@@ -48,7 +48,7 @@ def _reference_time(params: dict) -> pendulum.DateTime:
 
 @dag(
     dag_id="storage_retention",
-    schedule=os.environ.get("SIMPOST_RETENTION_SCHEDULE", "@daily"),
+    schedule=housekeeping_schedule("SIMPOST_RETENTION_SCHEDULE"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     is_paused_upon_creation=False,  # users rely on it; keep days 0 (the default) deletes nothing

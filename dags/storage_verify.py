@@ -10,7 +10,7 @@ import shutil
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from simpost.limits import retry_delay, task_timeout
+from simpost.limits import housekeeping_schedule, retry_delay, task_timeout
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def _batch() -> int:
 
 @dag(
     dag_id="storage_verify",
-    schedule=os.environ.get("SIMPOST_VERIFY_SCHEDULE", "@daily"),
+    schedule=housekeeping_schedule("SIMPOST_VERIFY_SCHEDULE"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     is_paused_upon_creation=False,

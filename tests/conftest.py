@@ -22,7 +22,9 @@ os.environ["SIMPOST_WORK_DIR"] = str(_HOME / "work")
 _TEMPLATES = Path(tempfile.gettempdir()) / f"simpost-test-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"
 os.environ["SIMPOST_TEST_TEMPLATE_DIR"] = str(_TEMPLATES)
 
+import resource  # noqa: E402
 import sys  # noqa: E402
+from collections import Counter  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -72,3 +74,34 @@ def pytest_collection_modifyitems(config, items):
         mark = 0 if item.get_closest_marker("distributed") else 1 if item.get_closest_marker("airflow") else 2
         weight[item.path] = min(weight.get(item.path, 2), mark)
     items.sort(key=lambda item: weight[item.path])
+
+
+def _cpu_seconds() -> float:
+    """This process's CPU plus that of the processes it started and reaped (Airflow's parts, servers)."""
+    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+
+
+_cpu_mark = [_cpu_seconds()]
+_cpu_by_file: Counter = Counter()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report carries the CPU it cost (a module's deployment is paid by the test that
+    starts or stops it), so the controller can say where the suite's cores went."""
+    report = (yield).get_result()
+    now = _cpu_seconds()
+    report.user_properties.append(("cpu_s", now - _cpu_mark[0]))
+    _cpu_mark[0] = now
+
+
+def pytest_runtest_logreport(report):
+    _cpu_by_file[report.nodeid.split("::")[0]] += dict(report.user_properties).get("cpu_s", 0.0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _cpu_by_file:
+        terminalreporter.write_sep("=", "CPU seconds per file (tests and the processes they started), top 15")
+        for path, seconds in _cpu_by_file.most_common(15):
+            terminalreporter.write_line(f"{seconds:8.1f}  {path}")
+        terminalreporter.write_line(f"{sum(_cpu_by_file.values()):8.1f}  in all")

@@ -139,6 +139,8 @@ def test_verify_is_scheduled_by_environment_with_its_params(dagbag, monkeypatch)
     assert set(dag.params) == {"backend", "dry_run"} and all(t.retries >= 1 for t in dag.tasks)
     monkeypatch.setenv("SIMPOST_VERIFY_SCHEDULE", "0 3 * * *")
     assert DagBag(dag_folder=str(REPO / "dags" / "storage_verify.py")).dags["storage_verify"].schedule == "0 3 * * *"
+    monkeypatch.setenv("SIMPOST_VERIFY_SCHEDULE", "None")  # on request only
+    assert DagBag(dag_folder=str(REPO / "dags" / "storage_verify.py")).dags["storage_verify"].schedule is None
 
 
 def test_restore_is_on_request_with_titled_params(dagbag):

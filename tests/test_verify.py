@@ -42,9 +42,10 @@ pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1800)]
 BACKENDS = ["lc", "dbx", "sea"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def catalog_conn(request, tmp_path):
-    """The simpost_catalog connection (as AIRFLOW_CONN_ JSON) and the catalog's URL."""
+    """The simpost_catalog connection (as AIRFLOW_CONN_ JSON) and the catalog's URL: each whole-DAG test
+    names its database (test_catalog.py runs every catalog operation on both)."""
     if request.param == "sqlite":
         path = tmp_path / "catalog.db"
         yield json.dumps({"conn_type": "sqlite", "host": str(path)}), f"sqlite:///{path}"
@@ -89,13 +90,14 @@ def dags_test(dag_id: str, conf: dict, env: dict, state: str = "success") -> str
 
 def postprocess(env: dict, simulation_id: str, **conf) -> str:
     return dags_test("simulation_postprocess", {"simulation_id": simulation_id, "results_dir": "aloha-PureAloha1",
-                                                "storage_backend": BACKENDS, **conf}, env)
+                                                "storage_backend": BACKENDS, "graphs": "none", **conf}, env)
 
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize("catalog_conn", ["postgresql"], indirect=True)
 def test_a_backend_down_fails_its_copy_only_and_verify_completes_it(world):
     env, catalog, cloud, _, dropbox, seafile = world
     dropbox.down = True
@@ -119,6 +121,7 @@ def test_a_backend_down_fails_its_copy_only_and_verify_completes_it(world):
     assert all(c.last_verified for c in again.values())
 
 
+@pytest.mark.parametrize("catalog_conn", ["sqlite"], indirect=True)
 def test_lost_copies_are_found_and_copied_again(world, tmp_path):
     env, catalog, cloud, folder, dropbox, seafile = world
     postprocess(env, "lose-two")

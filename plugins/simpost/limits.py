@@ -1,4 +1,5 @@
-"""Time limits shared by both DAGs, so a task stuck on hostile input frees its worker and pool slot."""
+"""Time limits shared by the DAGs, so a task stuck on hostile input frees its worker and pool slot, and
+when the housekeeping DAGs run."""
 from __future__ import annotations
 
 import os
@@ -21,3 +22,11 @@ def task_timeout() -> timedelta:
     if not seconds > 0:
         raise ValueError(f"SIMPOST_TASK_TIMEOUT must be a positive number of seconds, not {raw!r}")
     return timedelta(seconds=seconds)
+
+
+def housekeeping_schedule(variable: str) -> str | None:
+    """The schedule of storage_retention or storage_verify from `variable` (default @daily); `none`
+    leaves the DAG to be triggered on request (an outside scheduler, or a test deployment that must
+    not clean or repair under its tests)."""
+    value = (os.environ.get(variable) or "@daily").strip()
+    return None if value.lower() == "none" else value
