@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlsplit
 
 from omnetpp_results import display
 from omnetpp_results.resources import KEYS as SIMULATOR_KEYS
@@ -15,11 +16,15 @@ from omnetpp_results.resources import Resources
 from omnetpp_results.runfigures import RunFigures
 from omnetpp_results.simrun import FIGURES
 from storage_backends.naming import remote_name
+from storage_backends.s3_backend import MAX_LINK_SECONDS
 
 from simpost.mailbody import Code, Link, MailContent, Section
 
 KEY_SCALARS = 20  # rows of the mail's scalar table; the callback and the XCom carry all of them
 FAIL_NOW = "AirflowFailException"
+RESTORE_STAGE = "restore"  # the stage of a failed storage_restore run's event
+RESTORE_ADVICE = ("Ask for the restore again: a restore that failed has let go of the archive. If it fails the "
+                  "same way, forward this mail to the admin: the archived copy or the target backend needs a look.")
 FOOTER = ("simpost post-processes OMNeT++ results. The archive's report.html shows every result as charts "
           "and tables and opens offline in any browser.")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -43,6 +48,8 @@ def _label(final: dict) -> str:
 
 def content(final: dict, run_page: str | None = None, now: datetime | None = None) -> MailContent:
     """The mail about a run's final event; run_page is the run's page in Airflow, when known."""
+    if final["state"] == "failed" and final.get("stage") == RESTORE_STAGE:
+        return _restore_failed(final, run_page)
     if final["state"] == "failed":
         return _failure(final, run_page)
     if final["event"] == "restored":
@@ -53,15 +60,33 @@ def content(final: dict, run_page: str | None = None, now: datetime | None = Non
 def _restored(final: dict, run_page: str | None, now: datetime) -> MailContent:
     """storage_restore brought an archived archive back to a hot backend, for a while."""
     label = _label(final)
+    until = expiry(final.get("expires_at"), now)
+    if signed_for_the_longest(final["link"]):
+        until += f" (the link lasts {MAX_LINK_SECONDS // 86400} days, the longest an S3 signed link may)"
     sections = (Section("Archive", rows=(
         ("Name", Code(remote_name(final.get("title") or "", final["simulation_id"], final["sha256"]))),
         ("Size", _size(final["size"])),
         ("SHA-256", Code(final["sha256"])),
         ("Backend", Code(final["backend"])),
-        ("Restored until", expiry(final.get("expires_at"), now)))), _run(final, run_page))
+        ("Restored until", until))), _run(final, run_page))
     return MailContent(f"[simpost] {label}: archived results restored", "success", "Results restored", label,
                        f"The archived results of simulation {label} are back.",
                        Link("Download the results", final["link"]), sections, FOOTER)
+
+
+def signed_for_the_longest(link: str) -> bool:
+    """An S3 presigned link at SigV4's limit: its expiry is the signature's, not the keep days'."""
+    expires = parse_qs(urlsplit(link).query).get("X-Amz-Expires")
+    return expires == [str(MAX_LINK_SECONDS)]
+
+
+def _restore_failed(final: dict, run_page: str | None) -> MailContent:
+    label = _label(final)
+    sections = (Section("What happened", rows=(("Reason", final["reason"]),), alert=True),
+                Section("What you can do", note=RESTORE_ADVICE), _run(final, run_page))
+    return MailContent(f"[simpost] {label}: restore failed", "failed", "Restore failed", label,
+                       f"The archived results of simulation {label} could not be restored.",
+                       Link("Open the run in Airflow", run_page) if run_page else None, sections, FOOTER)
 
 
 def _delivery(final: dict, run_page: str | None, now: datetime) -> MailContent:

@@ -122,6 +122,36 @@ class RestoreStatus:
 
 
 COLD_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
+# How long S3 documents a restore takes, in hours, per storage class and tier (AWS S3 User Guide,
+# "Archive retrieval options"); DEEP_ARCHIVE has no Expedited tier.
+RETRIEVAL_HOURS = {("GLACIER", "Expedited"): (1 / 60, 5 / 60), ("GLACIER", "Standard"): (3, 5),
+                   ("GLACIER", "Bulk"): (5, 12), ("DEEP_ARCHIVE", "Standard"): (0, 12),
+                   ("DEEP_ARCHIVE", "Bulk"): (0, 48)}
+
+
+@dataclass(frozen=True)
+class Thaw:
+    """Where a copy in a cold class stands once a restore was asked for (S3Backend.thaw)."""
+
+    storage_class: str
+    tier: str
+    readable: bool  # a restored (or never archived) copy: it can be downloaded now
+    joined: bool  # S3 answered RestoreAlreadyInProgress: an earlier request's restore runs
+    hours: tuple[float, float] | None  # S3's documented duration for the class and tier
+
+    @property
+    def ready_by_hours(self) -> float | None:
+        return self.hours[1] if self.hours else None
+
+    def note(self) -> str:
+        """"S3 GLACIER, Standard retrieval: ready in about 3-5 hours", for the log and the catalog."""
+        head = f"S3 {self.storage_class}, {self.tier} retrieval"
+        if self.readable or not self.hours:
+            return f"{head}: {'readable now' if self.readable else 'no documented duration'}"
+        low, high = self.hours
+        if high < 1:
+            return f"{head}: ready in about {round(low * 60)}-{round(high * 60)} minutes"
+        return f"{head}: ready in {f'about {low:g}-{high:g}' if low else f'up to {high:g}'} hours"
 
 
 def parse_restore(header: str | None, storage_class: str) -> RestoreStatus:
@@ -297,6 +327,21 @@ class S3Backend:
                 raise
 
         return self._call("restore request", restore)
+
+    def thaw(self, remote_id: str) -> Thaw:
+        """Make a copy readable: nothing for one in a hot class or already restored, else a
+        RestoreObject in the configured tier for `restore_days` (joining S3's running one)."""
+        status = self.restore_status(remote_id)
+        if status is None:
+            raise BackendError(f"{self.settings.describe()}: {remote_id} is gone from {self.where}")
+        tier = self.cfg.restore_tier
+        hours = RETRIEVAL_HOURS.get((status.storage_class, tier))
+        if status.readable:
+            return Thaw(status.storage_class, tier, readable=True, joined=False, hours=hours)
+        requested = self.request_restore(remote_id, self.cfg.restore_days, tier)
+        log.info("restore of %s from %s (%s, %s tier, %d day(s)): %s", remote_id, status.storage_class, self.where,
+                 tier, self.cfg.restore_days, "requested" if requested else "already in progress, joined")
+        return Thaw(status.storage_class, tier, readable=False, joined=not requested, hours=hours)
 
     def restore_status(self, remote_id: str) -> RestoreStatus | None:
         """None when the object is gone."""

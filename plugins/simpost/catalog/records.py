@@ -33,6 +33,19 @@ class Copy:
     attempts: int
     last_error: str | None
     updated_at: datetime
+    # While restoring: the request holding the claim, and when a cold copy should be readable.
+    claimed_by: str | None = None
+    ready_by: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A restore request's claim on an archive: `claimed` (copy: the one it restores; took_over:
+    the stale claim it replaced, if any) or not (copy: the running restore's, to join)."""
+
+    claimed: bool
+    copy: Copy
+    took_over: Copy | None = None
 
 
 @dataclasses.dataclass(frozen=True)
