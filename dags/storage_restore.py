@@ -65,7 +65,8 @@ def _failed(context) -> None:
         log.error("restore failed (not announced: no simulation id known): %s", reason)
         return
     run = context["dag_run"]
-    body = RunInfo(simulation_id, run.run_id, about.get("title"), run.start_date).failed(RESTORE_STAGE, reason).as_dict()
+    info = RunInfo(simulation_id, run.run_id, about.get("title"), run.start_date)
+    body = info.failed(RESTORE_STAGE, reason).as_dict()
     context["ti"].xcom_push(key=RESULT_KEY, value=body)
     try:
         send(context["params"], body, context)

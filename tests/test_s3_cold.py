@@ -38,7 +38,7 @@ from simpost.mailbody import text_part
 from simpost.notify import content
 from simpost.restore import RestoreFailed, begin, finish, ready, restore, restoring_note
 from simpost.retention import Catalogued, clean, record_deleted
-from storage_backends import open_backend, remote_name
+from storage_backends import RetryPolicy, open_backend, remote_name
 from storage_backends.s3_backend import MAX_LINK_SECONDS
 
 SIM = "cold-1"
@@ -82,8 +82,9 @@ def world(s3_bucket, tmp_path):
     hot_server = LocalCloudServer(tmp_path / "hot", key)
     hot_server.start()
     try:
-        backends = {"hot": open_backend(settings_of("hot", local_conn(hot_server.url, key, HOT_KEEP))),
-                    "cold": open_backend(settings_of("cold", cold_conn(s3_bucket)))}
+        once = RetryPolicy(attempts=1)  # a service that is down fails the restore at once
+        backends = {"hot": open_backend(settings_of("hot", local_conn(hot_server.url, key, HOT_KEEP)), once),
+                    "cold": open_backend(settings_of("cold", cold_conn(s3_bucket)), once)}
         with Catalog.open(f"sqlite:///{tmp_path / 'catalog.db'}") as catalog:
             path = write_file(tmp_path / "results.zip", 300_000, seed=7)
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -194,7 +195,8 @@ from storage_backends.retry import RetryPolicy
 conns = json.loads(os.environ["CONNS"])
 backends = {b: open_backend(settings_of(b, c), retry=RetryPolicy(attempts=1)) for b, c in conns.items()}
 with Catalog.open(os.environ["CATALOG"]) as catalog:
-    restore(catalog, catalog.archive(os.environ["SHA"]), "hot", backends, 3, Path(os.environ["WORK"]), owner="killed-run")
+    archive = catalog.archive(os.environ["SHA"])
+    restore(catalog, archive, "hot", backends, 3, Path(os.environ["WORK"]), owner="killed-run")
 """
 
 
