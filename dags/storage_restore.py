@@ -154,12 +154,12 @@ def storage_restore():
             shutil.rmtree(work, ignore_errors=True)
         archive, copy = outcome.archive, outcome.copy
         info = RunInfo(archive.simulation_id, run.run_id, archive.title, run.start_date)
-        body = info.restored(Restored(copy.link, archive.size, archive.sha256,
-                                      copy.expires.isoformat() if copy.expires else None, copy.backend)).as_dict()
+        link_until = copy.link_until.isoformat() if copy.link_until else None
+        body = info.restored(Restored(copy.link, archive.size, archive.sha256, link_until, copy.backend)).as_dict()
         context["ti"].xcom_push(key=RESULT_KEY, value=body)
-        log.info("restore: %s %s on %s until %s: %s", archive.sha256[:12],
+        log.info("restore: %s %s on %s until %s (its link until %s): %s", archive.sha256[:12],
                  "joined a running restore, present" if outcome.joined else "restored", copy.backend,
-                 body["expires_at"] or "kept", copy.link)
+                 copy.expires.isoformat() if copy.expires else "kept", link_until or "kept", copy.link)
         return body
 
     @task(on_failure_callback=None)  # the restore succeeded: a mail that failed is no failed restore

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -186,6 +187,7 @@ def test_a_failed_restore_says_why_and_releases_its_claim(world):
 KILLED_WORKER = """
 import json, os, sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from emulators.fixtures import settings_of
 from simpost.catalog import Catalog
 from simpost.restore import restore
@@ -265,6 +267,36 @@ def test_a_retry_of_the_same_request_takes_its_own_claim_over_at_once(world):
     assert again.claimed and again.took_over.claimed_by == "run-a"
     assert world.catalog.release_restore(archive.sha256, "hot", "run-b", "not its claim") is None
     assert world.catalog.copy(archive.sha256, "hot").state == "restoring"
+
+
+def test_a_30_day_copy_on_s3_outlives_its_7_day_link(world, s3_bucket):
+    """Restored for 30 days to an s3 backend (its own keep days 1): the presigned link ends after 7
+    days (SigV4's limit), the copy after 30. Retention goes by the copy's keep-until only, the
+    restored event by the link's end."""
+    s3_hot = open_backend(settings_of("s3_hot", s3_bucket.conn_json(keep_days=1, prefix="hot/")),
+                          RetryPolicy(attempts=1))
+    backends = {**world.backends, "s3_hot": s3_hot}
+    outcome = restore(world.catalog, world.catalog.archive(world.sha256), "s3_hot", backends, 30, world.work,
+                      lambda m: None)
+    copy = world.catalog.copy(world.sha256, "s3_hot")
+    assert outcome.copy == copy and copy.state == "present" and copy.remote_id.startswith("hot/")
+    assert copy.expires - copy.uploaded == timedelta(days=30), "kept for the restore's keep days"
+    assert copy.link_expires - copy.uploaded == timedelta(days=7) == copy.link_until - copy.uploaded
+    assert parse_qs(urlsplit(copy.link).query)["X-Amz-Expires"] == [str(MAX_LINK_SECONDS)]
+    assert requests.get(copy.link, timeout=30).content == world.original
+
+    def retention_after(days: int) -> dict:
+        return clean(s3_hot, 1, copy.uploaded + timedelta(days=days), False, log=lambda m: None,
+                     on_deleted=record_deleted(world.catalog, "s3_hot"),
+                     catalogued=Catalogued(world.catalog, "s3_hot"))
+
+    after_8 = retention_after(8)
+    assert (after_8["deleted"], after_8["kept"]) == ([], 1), "past the link's end, not the copy's"
+    assert world.catalog.copy(world.sha256, "s3_hot").state == "present"
+    assert s3_hot.list_uploads()[0].remote_id == copy.remote_id
+    after_31 = retention_after(31)
+    assert after_31["deleted"] == [copy.remote_name] and s3_hot.list_uploads() == []
+    assert world.states() == {"hot": "deleted", "cold": "archived", "s3_hot": "deleted"}
 
 
 def test_the_restored_mail_says_an_s3_link_lasts_seven_days(s3_bucket):

@@ -60,18 +60,24 @@ def content(final: dict, run_page: str | None = None, now: datetime | None = Non
 def _restored(final: dict, run_page: str | None, now: datetime) -> MailContent:
     """storage_restore brought an archived archive back to a hot backend, for a while."""
     label = _label(final)
-    until = expiry(final.get("expires_at"), now)
-    if signed_for_the_longest(final["link"]):
-        until += f" (the link lasts {MAX_LINK_SECONDS // 86400} days, the longest an S3 signed link may)"
     sections = (Section("Archive", rows=(
         ("Name", Code(remote_name(final.get("title") or "", final["simulation_id"], final["sha256"]))),
         ("Size", _size(final["size"])),
         ("SHA-256", Code(final["sha256"])),
         ("Backend", Code(final["backend"])),
-        ("Restored until", until))), _run(final, run_page))
+        ("Link expires", link_expiry(final, now)))), _run(final, run_page))
     return MailContent(f"[simpost] {label}: archived results restored", "success", "Results restored", label,
                        f"The archived results of simulation {label} are back.",
                        Link("Download the results", final["link"]), sections, FOOTER)
+
+
+def link_expiry(final: dict, now: datetime) -> str:
+    """When the mail's link stops working (the event's expires_at); an S3 signed link cut to SigV4's
+    limit says so, as its copy may be kept longer than its link works."""
+    until = expiry(final.get("expires_at"), now)
+    if signed_for_the_longest(final["link"]):
+        until += f" (the link lasts {MAX_LINK_SECONDS // 86400} days, the longest an S3 signed link may)"
+    return until
 
 
 def signed_for_the_longest(link: str) -> bool:
@@ -100,7 +106,7 @@ def _delivery(final: dict, run_page: str | None, now: datetime) -> MailContent:
         ("Name", Code(remote_name(final.get("title") or "", final["simulation_id"], final["sha256"]))),
         ("Size", _size(final["size"])),
         ("SHA-256", Code(final["sha256"])),
-        ("Expires", expiry(final.get("expires_at"), now)))))
+        ("Expires", link_expiry(final, now)))))
     if final.get("copies"):
         sections.append(Section("Copies", header=("Backend", "State", "Link"), rows=tuple(
             (Code(c["backend"]), c["state"], Link("open", c["link"]) if c.get("link") else display.NONE)

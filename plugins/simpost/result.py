@@ -42,7 +42,8 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Restored:
-    """What a storage_restore run delivers: the restored copy's share link, until when it stays."""
+    """What a storage_restore run delivers: the restored copy's share link and when it stops working
+    (the copy's keep-until, or an S3 signed link's earlier end)."""
 
     link: str
     size: int

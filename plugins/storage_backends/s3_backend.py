@@ -24,7 +24,7 @@ from email.utils import parsedate_to_datetime
 from functools import cached_property
 from urllib.parse import quote
 
-from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, scrub
+from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, keep_until, scrub
 from storage_backends.naming import is_remote_name
 from storage_backends.retry import DEFAULT_RETRY, Retry, RetryPolicy
 from storage_backends.settings import BackendSettings, S3Config
@@ -237,17 +237,17 @@ class S3Backend:
             raise BackendError(f"{self.settings.describe()}: {key} differs from the archive after upload "
                                f"(size {head['ContentLength']} of {size}, checksum {got or 'none'})")
         uploaded_at = head["LastModified"].astimezone(timezone.utc)
-        link, expires_at = self._link(key, keep_days, uploaded_at)
+        link, link_expires_at = self._link(key, keep_days, uploaded_at)
         log.info("uploaded %s (%d bytes, %d part(s)) to %s", key, size, want.parts, self.where)
         return Upload(remote_id=key, link=link, size=size, sha256=want.sha256, uploaded_at=uploaded_at,
-                      expires_at=expires_at)
+                      expires_at=keep_until(uploaded_at, keep_days), link_expires_at=link_expires_at)
 
     def _link(self, key: str, keep_days: int, uploaded_at: datetime) -> tuple[str, datetime | None]:
-        """A plain link on a public bucket (it lasts as long as the object), else a presigned GET
-        that lasts the earlier of keep days and 7 days (SigV4's limit)."""
+        """A plain link on a public bucket (it lasts as long as the object: no expiry of its own),
+        else a presigned GET that lasts the earlier of keep days and 7 days (SigV4's limit), and
+        when it stops working: the copy itself is kept for its keep days all the same."""
         if self.cfg.public_base_url:
-            until = uploaded_at + timedelta(days=keep_days) if keep_days else None
-            return f"{self.cfg.public_base_url}/{quote(key)}", until
+            return f"{self.cfg.public_base_url}/{quote(key)}", None
         seconds = min(keep_days * 86400, MAX_LINK_SECONDS) if keep_days else MAX_LINK_SECONDS
         return self.presign(key, seconds), uploaded_at + timedelta(seconds=seconds)
 

@@ -34,11 +34,14 @@ Public API (stable; the Results view and the client code against it):
     catalog.archives_to_repair(limit=100) -> list[Archive]
     catalog.archives_by_prefix(prefix) -> list[Archive]
 
-`fields` are Copy's remote_id, remote_name, link, checksum, uploaded, expires, last_verified, last_error
-(one line, the caller's message already free of secrets). States: records.STATES. Times are aware
+`fields` are Copy's remote_id, remote_name, link, checksum, uploaded, expires, link_expires,
+last_verified, last_error (one line, the caller's message already free of secrets). `expires` is
+until when a copy is kept (retention's time); `link_expires` when its link stops working where that
+is earlier (an S3 presigned link: at most 7 days), else None; `Copy.link_until` is the link's end. States: records.STATES. Times are aware
 UTC datetimes. `Archive` (sha256, size, simulation_id, title, run_id, created, copies_wanted,
 copies, .present) and `Copy` (archive_sha256, backend, state, remote_id, remote_name, link,
-checksum, uploaded, expires, last_verified, attempts, last_error, updated_at, claimed_by, ready_by)
+checksum, uploaded, expires, last_verified, attempts, last_error, updated_at, claimed_by, ready_by,
+link_expires)
 are frozen dataclasses.
 """
 from simpost.catalog.exchange import FORMAT, VERSION, ImportRefused

@@ -64,7 +64,8 @@ class CopyRow(Base):
     link: Mapped[str | None] = mapped_column(Text)
     checksum: Mapped[str | None] = mapped_column(Text)
     uploaded: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime)  # kept until (keep days); retention's time
+    link_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a signed link's own end, if earlier
     last_verified: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

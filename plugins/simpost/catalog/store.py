@@ -13,7 +13,8 @@ from simpost.catalog.records import REPAIRABLE, SETTLED, STATES, Archive, Claim,
 from simpost.catalog.schema import CatalogError, engine_for, upgrade
 
 # What a caller may set on a copy besides its state.
-COPY_FIELDS = ("remote_id", "remote_name", "link", "checksum", "uploaded", "expires", "last_verified", "last_error")
+COPY_FIELDS = ("remote_id", "remote_name", "link", "checksum", "uploaded", "expires", "link_expires", "last_verified",
+               "last_error")
 ERROR_MAX = 500
 
 
@@ -34,7 +35,8 @@ def to_copy(row: CopyRow, sha256: str) -> Copy:
                 remote_name=row.remote_name, link=row.link, checksum=row.checksum,
                 uploaded=row.uploaded, expires=row.expires,
                 last_verified=row.last_verified, attempts=row.attempts, last_error=row.last_error,
-                updated_at=row.updated_at, claimed_by=row.claimed_by, ready_by=row.ready_by)
+                updated_at=row.updated_at, claimed_by=row.claimed_by, ready_by=row.ready_by,
+                link_expires=row.link_expires)
 
 
 def to_archive(row: ArchiveRow) -> Archive:
