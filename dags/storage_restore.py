@@ -1,5 +1,5 @@
 """storage_restore: an archived archive copied back for some days, then its link sent; wiring only
-(the work is simpost.restore)."""
+(the work is simpost.restore: begin, ready, finish)."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +9,7 @@ import shutil
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from simpost.limits import task_timeout
+from simpost.limits import THAW_TIMEOUT, restore_poke_seconds, task_timeout
 
 log = logging.getLogger(__name__)
 DEFAULT_KEEP_DAYS = 7
@@ -20,13 +20,58 @@ Brings an archive that storage_retention moved to the archive tier (a backend's 
 to a backend people download from: copied from its archived copy (SHA-256 checked), verified on the
 target, recorded `present` in the catalog until **keep days** pass ("restored until"; then
 storage_retention deletes it again, the archived copy stays). The new share link is mailed and
-called back as a `restored` event of the run result JSON.
+called back as a `restored` event of the run result JSON; a failed restore is mailed and called
+back with its one-line reason.
 
-While it runs the catalog says `restoring`: a second request for the same archive waits for the
-first and reports its link instead of copying twice. An archive with no copy left fails at once.
+An archived copy in a cold S3 class (`archive_storage_class`, e.g. GLACIER) is first thawed by S3
+(RestoreObject, in the backend's `restore_tier` for `restore_days`): **wait** asks S3 every
+`SIMPOST_RESTORE_POKE_SECONDS` (default 300) and gives its worker back in between (reschedule
+mode), for at most 3 days. While it runs the catalog says `restoring` ("ready in about N hours"):
+a second request for the same archive joins the first instead of copying twice; a restore whose
+worker was killed is taken over by the next request once it has been silent for longer than the
+task timeout. An archive with no copy left fails at once.
 Params: `simulation_id` (its newest archive) or the archive's `sha256`; `storage_backend` (default:
 where it was first uploaded); `keep_days`; `notification_email`; `callback_endpoint`.
 """
+
+
+def _backends(*ids):
+    from storage_backends.hook import StorageBackendHook
+
+    return {b: StorageBackendHook(b).get_backend() for b in set(ids) if b}
+
+
+def _plan(context):
+    from simpost.restore import Plan
+
+    return Plan.from_dict(context["ti"].xcom_pull(task_ids="begin"))
+
+
+def _failed(context) -> None:
+    """A restore that failed for good: its claim released, the user and the simulator told why."""
+    from simpost.notify import FAIL_NOW, RESTORE_STAGE, one_line
+    from simpost.restore import abandon
+    from simpost.result import RESULT_KEY, RunInfo
+    from simpost_airflow.catalog import open_catalog
+    from simpost_airflow.run import send
+
+    reason = one_line(context.get("exception") or "failed").removeprefix(f"{FAIL_NOW}: ")
+    about = context["ti"].xcom_pull(task_ids="begin", key="archive") or {}
+    if context["ti"].task_id != "begin" and context["ti"].xcom_pull(task_ids="begin"):
+        with open_catalog() as catalog:
+            abandon(catalog, _plan(context), reason)
+    simulation_id = about.get("simulation_id") or context["params"]["simulation_id"]
+    if not simulation_id:
+        log.error("restore failed (not announced: no simulation id known): %s", reason)
+        return
+    run = context["dag_run"]
+    info = RunInfo(simulation_id, run.run_id, about.get("title"), run.start_date)
+    body = info.failed(RESTORE_STAGE, reason).as_dict()
+    context["ti"].xcom_push(key=RESULT_KEY, value=body)
+    try:
+        send(context["params"], body, context)
+    except Exception as err:  # the restore has failed already; a notify error must not mask that
+        log.error("failure notification not sent: %s", one_line(err))
 
 
 @dag(
@@ -35,7 +80,7 @@ where it was first uploaded); `keep_days`; `notification_email`; `callback_endpo
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     is_paused_upon_creation=False,
-    default_args={"execution_timeout": task_timeout()},
+    default_args={"execution_timeout": task_timeout(), "on_failure_callback": _failed},
     tags=["simpost", "storage", "restore"],
     doc_md=DOC,
     params={
@@ -55,40 +100,80 @@ where it was first uploaded); `keep_days`; `notification_email`; `callback_endpo
 )
 def storage_restore():
     @task
-    def restore():
-        from simpost.paths import work_root
-        from simpost.restore import RestoreRefused, default_target, find_archive, restore, source_of
-        from simpost.result import RESULT_KEY, Restored, RunInfo
+    def begin():
+        from simpost.restore import RestoreFailed, RestoreRefused, begin, default_target, find_archive, source_of
         from simpost_airflow.catalog import open_catalog
-        from simpost_airflow.run import send
-        from storage_backends.hook import StorageBackendHook
 
         context = get_current_context()
-        params, run = context["params"], context["dag_run"]
-        work = work_root() / re.sub(r"[^A-Za-z0-9._-]+", "_", f"storage_restore-{context['run_id']}")
-        keep_days = params["keep_days"] or DEFAULT_KEEP_DAYS
+        params = context["params"]
         try:
             with open_catalog() as catalog:
                 archive = find_archive(catalog, params["simulation_id"], params["sha256"])
+                context["ti"].xcom_push(key="archive", value={"simulation_id": archive.simulation_id,
+                                                              "title": archive.title})
                 target = params["storage_backend"] or default_target(archive)
-                backends = {b: StorageBackendHook(b).get_backend() for b in {target, source_of(archive, target).backend}}
-                outcome = restore(catalog, archive, target, backends, keep_days, work, log.info)
+                backends = _backends(target, source_of(archive, target).backend)
+                plan = begin(catalog, archive, target, backends, f"storage_restore/{context['run_id']}", log.info)
         except RestoreRefused as err:
             raise AirflowFailException(f"restore refused: {err}") from None
+        except RestoreFailed as err:
+            raise AirflowFailException(str(err)) from None
+        return plan.as_dict()
+
+    @task.sensor(poke_interval=restore_poke_seconds(), timeout=THAW_TIMEOUT.total_seconds(), mode="reschedule")
+    def wait(plan: dict) -> bool:
+        """Whether the archived copy is readable (S3 thawing it) or the joined restore ended."""
+        from simpost.restore import Plan, RestoreFailed, ready
+        from simpost_airflow.catalog import open_catalog
+
+        plan = Plan.from_dict(plan)
+        try:
+            with open_catalog() as catalog:
+                return ready(catalog, plan, _backends(plan.source) if plan.step == "thaw" else {}, log.info)
+        except RestoreFailed as err:
+            raise AirflowFailException(str(err)) from None
+
+    @task
+    def finish(plan: dict) -> dict:
+        from simpost.paths import work_root
+        from simpost.restore import Plan, RestoreFailed, finish
+        from simpost.result import RESULT_KEY, Restored, RunInfo
+        from simpost_airflow.catalog import open_catalog
+
+        context = get_current_context()
+        plan, run = Plan.from_dict(plan), context["dag_run"]
+        work = work_root() / re.sub(r"[^A-Za-z0-9._-]+", "_", f"storage_restore-{context['run_id']}")
+        try:
+            with open_catalog() as catalog:
+                backends = _backends(plan.target, plan.source) if plan.source else {}
+                outcome = finish(catalog, plan, backends, context["params"]["keep_days"] or DEFAULT_KEEP_DAYS,
+                                 work, log.info)
+        except RestoreFailed as err:
+            raise AirflowFailException(str(err)) from None
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        copy = outcome.copy
+        archive, copy = outcome.archive, outcome.copy
         info = RunInfo(archive.simulation_id, run.run_id, archive.title, run.start_date)
-        body = info.restored(Restored(copy.link, archive.size, archive.sha256,
-                                      copy.expires.isoformat() if copy.expires else None, copy.backend)).as_dict()
+        link_until = copy.link_until.isoformat() if copy.link_until else None
+        body = info.restored(Restored(copy.link, archive.size, archive.sha256, link_until, copy.backend)).as_dict()
         context["ti"].xcom_push(key=RESULT_KEY, value=body)
-        log.info("restore: %s %s on %s until %s: %s", archive.sha256[:12],
+        log.info("restore: %s %s on %s until %s (its link until %s): %s", archive.sha256[:12],
                  "joined a running restore, present" if outcome.joined else "restored", copy.backend,
-                 body["expires_at"] or "kept", copy.link)
-        send(params, body)
+                 copy.expires.isoformat() if copy.expires else "kept", link_until or "kept", copy.link)
         return body
 
-    restore()
+    @task(on_failure_callback=None)  # the restore succeeded: a mail that failed is no failed restore
+    def notify(body: dict) -> None:
+        """Apart from finish, so a retried notify never copies again (and never mails twice)."""
+        from simpost_airflow.run import send
+
+        send(get_current_context()["params"], body)
+
+    plan = begin()
+    done = wait(plan)
+    body = finish(plan)
+    done >> body
+    notify(body)
 
 
 storage_restore()

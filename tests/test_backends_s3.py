@@ -54,7 +54,7 @@ def test_multipart_upload_keeps_sha256_and_its_presigned_link_downloads(s3_bucke
     assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == sha
     query = parse_qs(urlsplit(upload.link).query)
     assert query["X-Amz-Expires"] == [str(KEEP * 86400)] and "X-Amz-Signature" in query
-    assert upload.expires_at - upload.uploaded_at == timedelta(days=KEEP)
+    assert upload.expires_at - upload.uploaded_at == timedelta(days=KEEP) == upload.link_until - upload.uploaded_at
     assert s3_bucket.secret_access_key not in upload.link
 
 
@@ -72,14 +72,18 @@ def test_links_last_the_earlier_of_keep_days_and_seven_days(s3_bucket, tmp_path)
     archive = write_file(tmp_path / "a.zip", 1000)
     upload = long_keep.upload(str(archive), remote_name("x", "s3-long", file_sha256(str(archive))), 30)
     assert parse_qs(urlsplit(upload.link).query)["X-Amz-Expires"] == [str(7 * 86400)]
-    assert upload.expires_at - upload.uploaded_at == timedelta(days=7)
+    assert upload.link_expires_at - upload.uploaded_at == timedelta(days=7) == upload.link_until - upload.uploaded_at
+    assert upload.expires_at - upload.uploaded_at == timedelta(days=30), "the copy is kept for its keep days"
+    assert upload.as_dict()["link_expires_at"] == upload.link_expires_at.isoformat()
     forever = long_keep.upload(str(archive), remote_name("x", "s3-zero", file_sha256(str(archive))), 0)
-    assert forever.expires_at - forever.uploaded_at == timedelta(days=7), "keep forever: the link still ends"
+    assert forever.link_expires_at - forever.uploaded_at == timedelta(days=7), "keep forever: the link still ends"
+    assert forever.expires_at is None
 
     public, _ = backend_for(s3_bucket, public_base_url=f"{s3_bucket.url}/{s3_bucket.bucket}")
     plain = public.upload(str(archive), remote_name("x", "s3-public", file_sha256(str(archive))), KEEP)
     assert plain.link == f"{s3_bucket.url}/{s3_bucket.bucket}/{plain.remote_id}" and "X-Amz" not in plain.link
     assert plain.expires_at - plain.uploaded_at == timedelta(days=KEEP)  # when retention deletes it
+    assert plain.link_expires_at is None and plain.link_until == plain.expires_at, "a plain link lasts as the copy"
     assert requests.get(plain.link, timeout=30).status_code == 403, "a private bucket refuses plain links"
     client = s3_bucket.client()
     client.put_bucket_policy(Bucket=s3_bucket.bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [

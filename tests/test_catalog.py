@@ -7,13 +7,15 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, text
 
 from cluster import postgres_database
 from simpost.catalog import Catalog, CatalogError, ImportRefused
-from simpost.catalog.schema import head_revision
+from simpost.catalog.schema import _config, head_revision
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+SIGNED = "http://127.0.0.1:9/bucket/simpost/b.zip?X-Amz-Expires=604800&X-Amz-Signature=ab12"
 
 
 def sha(n) -> str:
@@ -199,13 +201,15 @@ def _fill(catalog):
                         uploaded=T0, expires=T0 + timedelta(days=7), last_verified=T0)
     catalog.record_copy(sha(1), "dropbox", "failed", last_error="HTTP 503")
     catalog.record_archive(sha(2), 20, "sim-b", None, None, created=T0 + timedelta(days=1))
+    catalog.record_copy(sha(2), "s3", "present", remote_id="simpost/b.zip", link=SIGNED, uploaded=T0,
+                        expires=T0 + timedelta(days=30), link_expires=T0 + timedelta(days=7))
     catalog.record_copy(sha(2), "local", "present", remote_id="r2")
 
 
 def _dump(catalog):
     return [(a.sha256, a.size, a.simulation_id, a.title, a.run_id, a.created, a.copies_wanted,
-             [(c.backend, c.state, c.remote_id, c.remote_name, c.link, c.uploaded, c.expires, c.last_verified,
-               c.attempts, c.last_error, c.updated_at) for c in a.copies]) for a in catalog.archives()]
+             [(c.backend, c.state, c.remote_id, c.remote_name, c.link, c.uploaded, c.expires, c.link_expires,
+               c.last_verified, c.attempts, c.last_error, c.updated_at) for c in a.copies]) for a in catalog.archives()]
 
 
 def test_export_import_round_trip_is_idempotent(catalog, tmp_path):
@@ -213,14 +217,39 @@ def test_export_import_round_trip_is_idempotent(catalog, tmp_path):
     lines = list(catalog.export_lines())
     header = json.loads(lines[0])
     assert (header["format"], header["version"]) == ("simpost-catalog", 1)
-    assert [json.loads(l)["type"] for l in lines[1:]] == ["archive", "copy", "copy", "archive", "copy"]
+    assert [json.loads(l)["type"] for l in lines[1:]] == ["archive", "copy", "copy", "archive", "copy", "copy"]
     with Catalog.open(f"sqlite:///{tmp_path / 'other.db'}") as other:
         first = other.import_lines(lines)
-        assert (first.archives_added, first.copies_added) == (2, 3)
+        assert (first.archives_added, first.copies_added) == (2, 4)
         assert _dump(other) == _dump(catalog)
+        assert other.copy(sha(2), "s3").link_expires == T0 + timedelta(days=7)
         second = other.import_lines(lines)
-        assert not second.changed and second.copies_unchanged == 3
+        assert not second.changed and second.copies_unchanged == 4
         assert _dump(other) == _dump(catalog)
+
+
+def test_an_export_written_before_link_expires_imports_with_none(catalog, tmp_path):
+    _fill(catalog)
+    older = [json.dumps({k: v for k, v in json.loads(line).items() if k != "link_expires"})
+             for line in catalog.export_lines()]
+    with Catalog.open(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        assert other.import_lines(older).copies_added == 4
+        s3 = other.copy(sha(2), "s3")
+        assert (s3.expires, s3.link_expires, s3.link_until) == (T0 + timedelta(days=30), None, T0 + timedelta(days=30))
+
+
+def test_migration_0003_keeps_a_signed_links_end_apart_from_the_keep_until(catalog_url):
+    """Before 0003 an S3 copy's `expires` held its presigned link's end: the upgrade copies it to
+    `link_expires` for signed links only (keep days are not known, so `expires` stays)."""
+    with Catalog.open(catalog_url) as catalog:
+        _fill(catalog)
+        with catalog.engine.begin() as connection:
+            command.downgrade(_config(connection), "0002")
+    with Catalog.open(catalog_url) as catalog:
+        s3, local = catalog.copy(sha(2), "s3"), catalog.copy(sha(1), "local")
+        assert (s3.expires, s3.link_expires) == (T0 + timedelta(days=30), T0 + timedelta(days=30))
+        assert (local.expires, local.link_expires, local.link_until) == (T0 + timedelta(days=7), None,
+                                                                         T0 + timedelta(days=7))
 
 
 def test_import_merges_the_newer_state(catalog, tmp_path):
@@ -234,7 +263,7 @@ def test_import_merges_the_newer_state(catalog, tmp_path):
         assert (result.copies_added, result.copies_updated) == (1, 1)
         merged = {(a.sha256, c.backend): c.state for a in other.archives() for c in a.copies}
         assert merged == {(sha(1), "dropbox"): "present", (sha(1), "local"): "present",
-                          (sha(2), "local"): "lost", (sha(2), "seafile"): "present"}
+                          (sha(2), "local"): "lost", (sha(2), "s3"): "present", (sha(2), "seafile"): "present"}
         assert not other.import_lines(catalog.export_lines()).changed
 
 

@@ -11,10 +11,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiosmtpd.controller import Controller
+from emulators.fixtures import settings_of, write_file
+from emulators.s3 import s3_bucket, s3_server  # noqa: F401  (fixtures)
+from simpost.catalog import Catalog
+from simpost.copies import Copies, upload_copy
 from simpost.mailbody import html_part, text_part
 from simpost.notify import ADVICE, DEFAULT_ADVICE, KEY_SCALARS, content, one_line
 from simpost.result import Delivery, RunInfo
 from simpost_airflow.run import _mail, run_page
+from storage_backends import open_backend, remote_name
+from storage_backends.base import file_sha256
 
 from browser import SCREENSHOTS, chromium
 from cluster import free_port
@@ -38,10 +44,10 @@ def _item(n: int, module: str = "OPSNetwork.host[3].app[0]", title: str | None =
 
 
 def _final(items: list[dict] | None = None, count: int | None = None, problems=(), title: str = "Aloha study",
-           link: str = LINK) -> dict:
+           link: str = LINK, expires_at: str | None = EXPIRES.isoformat()) -> dict:
     items = [_item(i) for i in range(5)] if items is None else items
     delivery = Delivery(
-        link=link, size=1_234_567, sha256="0f" * 32, expires_at=EXPIRES.isoformat(),
+        link=link, size=1_234_567, sha256="0f" * 32, expires_at=expires_at,
         scalar_stats={"preset": "ops", "count": count or len(items), "truncated": bool(count), "items": items},
         sim_runtime_stats={"events": 6_412_345, "sim_time": 3600, "elapsed": 3.6, "ev_per_sec": 1_781_234.5,
                            "simsec_per_sec": 1000.0, "ev_per_simsec": 1781.2, "messages_created": 123_456,
@@ -214,6 +220,31 @@ def test_the_run_page_is_linked_when_the_deployment_knows_its_base_url(mailbox, 
         _, plain, page = _received(mailbox, final, page_url)
         assert page_url in plain and f'href="{page_url}"' in page
     assert ">Open the run in Airflow</a>" in page  # the failure's action: where the logs are
+
+
+@pytest.mark.parametrize("keep_days", [30, 3])
+def test_the_run_mail_says_when_an_s3_link_is_cut_to_seven_days(mailbox, s3_bucket, tmp_path, keep_days):
+    """Issue 22: a copy kept 30 days on S3 has a presigned link that lasts 7 (SigV4's limit): the
+    mail's Expires row gives the link's end and says why, once; a 3-day copy's link lasts 3 days,
+    no word of it. The copy itself is kept for its keep days."""
+    backend = open_backend(settings_of("s3_lab", s3_bucket.conn_json(keep_days=keep_days)))
+    path = write_file(tmp_path / "results.zip", 5000)
+    sha = file_sha256(str(path))
+    with Catalog.open(f"sqlite:///{tmp_path / 'catalog.db'}") as catalog:
+        catalog.record_archive(sha, 5000, "sim-42")
+        result = upload_copy(catalog, backend, "s3_lab", str(path), sha, remote_name("Aloha study", "sim-42", sha),
+                             keep_days, last_try=True, log=lambda m: None)
+        copy = catalog.copy(sha, "s3_lab")
+    delivered = Copies([result.as_dict()], 1).delivery()
+    link_end, link_days = datetime.fromisoformat(delivered["expires_at"]), min(keep_days, 7)
+    assert link_end == copy.link_until and link_end - copy.uploaded == timedelta(days=link_days)
+    assert copy.expires - copy.uploaded == timedelta(days=keep_days), "kept for its keep days"
+
+    _, plain, page = _received(mailbox, _final(link=delivered["link"], expires_at=delivered["expires_at"]))
+    words = " ".join(plain.split())
+    assert f"Expires {link_end.day} {link_end:%b} {link_end.year} (in {link_days} days)" in words
+    note = "the link lasts 7 days, the longest an S3 signed link may"
+    assert (words.count(note), page.count(note)) == ((1, 1) if keep_days > 7 else (0, 0))
 
 
 def test_failure_reason_is_one_line_and_escaped():

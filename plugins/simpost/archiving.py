@@ -1,6 +1,7 @@
 """The archive tier (no Airflow): an archive copied from one backend to another, its bytes checked
 on the way, for storage_retention (hot copy -> archive backend) and storage_restore (archived copy
--> a backend people download from).
+-> a backend people download from). An s3 archive backend with `archive_storage_class` keeps its
+archived copies in that (cold) class; storage_restore thaws them first (simpost.restore).
 
 A copy is moved, never lost: the source is downloaded into the work dir and its SHA-256 compared
 with the catalog's before anything is uploaded; the upload is then checked with the service's
@@ -25,6 +26,26 @@ class ArchiveTier:
     backend_id: str
     backend: object
     keep_days: int
+
+
+class ArchiveClassUploads:
+    """The archive tier's backend with its uploads in the service's archive storage class (s3's
+    `archive_storage_class`, e.g. GLACIER): upload_copy only knows upload(path, name, keep_days)."""
+
+    def __init__(self, backend, storage_class: str):
+        self.backend, self.storage_class = backend, storage_class
+
+    def upload(self, path: str, remote_name: str, keep_days: int):
+        return self.backend.upload(path, remote_name, keep_days, storage_class=self.storage_class)
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+
+def in_archive_class(backend):
+    """The backend as the archive tier writes to it: in its archive storage class where it has one."""
+    storage_class = getattr(backend.settings.config, "archive_storage_class", None)
+    return ArchiveClassUploads(backend, storage_class) if storage_class else backend
 
 
 def archived_elsewhere(archive: Archive, backend_id: str) -> Copy | None:
@@ -58,7 +79,8 @@ def archive_copy(catalog: Catalog, archive: Archive, hot: Copy, hot_backend, tie
                  log=print) -> str | None:
     """Copy a hot copy to the archive tier and record it `archived`; None when done, else why not
     (the hot copy must then be kept)."""
-    result = transfer(catalog, archive, hot, hot_backend, tier.backend_id, tier.backend, tier.keep_days, work, log)
+    result = transfer(catalog, archive, hot, hot_backend, tier.backend_id, in_archive_class(tier.backend),
+                      tier.keep_days, work, log)
     if result.state != "present":
         return f"archive copy to {tier.backend_id} failed: {result.reason}"
     if catalog.transition(archive.sha256, tier.backend_id, ("present",), "archived") is None:

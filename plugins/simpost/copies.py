@@ -54,7 +54,8 @@ def reason_of(err: BaseException, secrets=()) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class CopyResult:
-    """One backend's copy as its upload task ended: what the run's copies step counts."""
+    """One backend's copy as its upload task ended: what the run's copies step counts. `expires_at`:
+    until when it is kept; `link_expires_at`: when its link stops working, if earlier (S3 signed)."""
 
     backend: str
     state: str  # present | failed
@@ -64,6 +65,7 @@ class CopyResult:
     sha256: str | None = None
     uploaded_at: str | None = None
     expires_at: str | None = None
+    link_expires_at: str | None = None
     reason: str | None = None
 
     def as_dict(self) -> dict:
@@ -90,10 +92,12 @@ def upload_copy(catalog, backend, backend_id: str, path: str, sha256: str, name:
         raise
     catalog.record_copy(sha256, backend_id, "present", remote_id=uploaded.remote_id, remote_name=name,
                         link=uploaded.link, uploaded=uploaded.uploaded_at, expires=uploaded.expires_at,
-                        checksum=checksum_of(seen), last_verified=datetime.now(timezone.utc))
+                        link_expires=uploaded.link_expires_at, checksum=checksum_of(seen),
+                        last_verified=datetime.now(timezone.utc))
     d = uploaded.as_dict()
     return CopyResult(backend_id, "present", link=uploaded.link, remote_id=uploaded.remote_id, size=uploaded.size,
-                      sha256=uploaded.sha256, uploaded_at=d["uploaded_at"], expires_at=d["expires_at"])
+                      sha256=uploaded.sha256, uploaded_at=d["uploaded_at"], expires_at=d["expires_at"],
+                      link_expires_at=d["link_expires_at"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,10 +127,11 @@ class Copies:
         return [{"backend": r["backend"], "state": r["state"], "link": r.get("link")} for r in self.results]
 
     def delivery(self) -> dict:
-        """What notify delivers: the first present copy's link, size, checksum and expiry, and every copy."""
+        """What notify delivers: the first present copy's link, size, checksum and when that link
+        stops working (an S3 signed link's end, else the copy's), and every copy."""
         first = self.present[0]
         return {"link": first["link"], "size": first["size"], "sha256": first["sha256"],
-                "expires_at": first["expires_at"], "copies": self.listing()}
+                "expires_at": first.get("link_expires_at") or first["expires_at"], "copies": self.listing()}
 
     def note(self) -> str:
         """The copies as one line of the run's note."""

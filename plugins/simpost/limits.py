@@ -30,3 +30,14 @@ def housekeeping_schedule(variable: str) -> str | None:
     not clean or repair under its tests)."""
     value = (os.environ.get(variable) or "@daily").strip()
     return None if value.lower() == "none" else value
+
+
+#: default for SIMPOST_RESTORE_POKE_SECONDS: how often storage_restore asks S3 whether a thaw is done
+DEFAULT_RESTORE_POKE_S = 300
+#: the longest storage_restore waits for S3 to thaw a copy (DEEP_ARCHIVE Bulk: up to 48 h)
+THAW_TIMEOUT = timedelta(days=3)
+
+
+def restore_poke_seconds() -> float:
+    """Seconds between storage_restore's questions to S3; its worker is given back in between."""
+    return float(os.environ.get("SIMPOST_RESTORE_POKE_SECONDS") or DEFAULT_RESTORE_POKE_S)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlsplit
 
 from omnetpp_results import display
 from omnetpp_results.resources import KEYS as SIMULATOR_KEYS
@@ -16,11 +17,15 @@ from omnetpp_results.resources import Resources
 from omnetpp_results.runfigures import RunFigures
 from omnetpp_results.simrun import FIGURES
 from storage_backends.naming import remote_name
+from storage_backends.s3_backend import MAX_LINK_SECONDS
 
 from simpost.mailbody import Code, Link, MailContent, Section
 
 KEY_SCALARS = 20  # rows of the mail's scalar table; the callback and the XCom carry all of them
 FAIL_NOW = "AirflowFailException"
+RESTORE_STAGE = "restore"  # the stage of a failed storage_restore run's event
+RESTORE_ADVICE = ("Ask for the restore again: a restore that failed has let go of the archive. If it fails the "
+                  "same way, forward this mail to the admin: the archived copy or the target backend needs a look.")
 FOOTER = ("simpost post-processes OMNeT++ results. The archive's report.html shows every result as charts "
           "and tables and opens offline in any browser.")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -44,6 +49,8 @@ def _label(final: dict) -> str:
 
 def content(final: dict, run_page: str | None = None, now: datetime | None = None) -> MailContent:
     """The mail about a run's final event; run_page is the run's page in Airflow, when known."""
+    if final["state"] == "failed" and final.get("stage") == RESTORE_STAGE:
+        return _restore_failed(final, run_page)
     if final["state"] == "failed":
         return _failure(final, run_page)
     if final["event"] == "restored":
@@ -59,10 +66,34 @@ def _restored(final: dict, run_page: str | None, now: datetime) -> MailContent:
         ("Size", _size(final["size"])),
         ("SHA-256", Code(final["sha256"])),
         ("Backend", Code(final["backend"])),
-        ("Restored until", expiry(final.get("expires_at"), now)))), _run(final, run_page))
+        ("Link expires", link_expiry(final, now)))), _run(final, run_page))
     return MailContent(f"[simpost] {label}: archived results restored", "success", "Results restored", label,
                        f"The archived results of simulation {label} are back.",
                        Link("Download the results", final["link"]), sections, FOOTER)
+
+
+def link_expiry(final: dict, now: datetime) -> str:
+    """When the mail's link stops working (the event's expires_at); an S3 signed link cut to SigV4's
+    limit says so, as its copy may be kept longer than its link works."""
+    until = expiry(final.get("expires_at"), now)
+    if signed_for_the_longest(final["link"]):
+        until += f" (the link lasts {MAX_LINK_SECONDS // 86400} days, the longest an S3 signed link may)"
+    return until
+
+
+def signed_for_the_longest(link: str) -> bool:
+    """An S3 presigned link at SigV4's limit: its expiry is the signature's, not the keep days'."""
+    expires = parse_qs(urlsplit(link).query).get("X-Amz-Expires")
+    return expires == [str(MAX_LINK_SECONDS)]
+
+
+def _restore_failed(final: dict, run_page: str | None) -> MailContent:
+    label = _label(final)
+    sections = (Section("What happened", rows=(("Reason", final["reason"]),), alert=True),
+                Section("What you can do", note=RESTORE_ADVICE), _run(final, run_page))
+    return MailContent(f"[simpost] {label}: restore failed", "failed", "Restore failed", label,
+                       f"The archived results of simulation {label} could not be restored.",
+                       Link("Open the run in Airflow", run_page) if run_page else None, sections, FOOTER)
 
 
 def _delivery(final: dict, run_page: str | None, now: datetime) -> MailContent:
@@ -76,7 +107,7 @@ def _delivery(final: dict, run_page: str | None, now: datetime) -> MailContent:
         ("Name", Code(remote_name(final.get("title") or "", final["simulation_id"], final["sha256"]))),
         ("Size", _size(final["size"])),
         ("SHA-256", Code(final["sha256"])),
-        ("Expires", expiry(final.get("expires_at"), now)))))
+        ("Expires", link_expiry(final, now)))))
     if final.get("copies"):
         sections.append(Section("Copies", header=("Backend", "State", "Link"), rows=tuple(
             (Code(c["backend"]), c["state"], Link("open", c["link"]) if c.get("link") else display.NONE)

@@ -5,7 +5,7 @@ The schema is data/result.schema.json (schema_version 1). A run sends, in order:
 state "success" with the share link and the figures, "warning" when some input was damaged and left
 out (the rest delivered; `problems` says what), or state "failed" with the stage and reason.
 A storage_restore run sends one "restored" event (the new share link and "restored until"), or a
-"final" failed one.
+"final" failed one (stage "restore", with the one-line reason).
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Restored:
-    """What a storage_restore run delivers: the restored copy's share link, until when it stays."""
+    """What a storage_restore run delivers: the restored copy's share link and when it stops working
+    (the copy's keep-until, or an S3 signed link's earlier end)."""
 
     link: str
     size: int

@@ -62,7 +62,8 @@ class Catalogued:
 
 
 def _due(f, copy, archive, catalogued, old: set, now) -> bool:
-    """A restored copy (its archive has an archived copy elsewhere) lives until its own expiry;
+    """A restored copy (its archive has an archived copy elsewhere) lives until its own keep-until
+    (`expires`, never its link's end: an S3 signed link stops after 7 days, the copy stays);
     every other file until the backend's keep days pass (`old`: the ids past them)."""
     if archive is not None and copy.expires and archived_elsewhere(archive, catalogued.backend_id):
         return copy.expires <= now

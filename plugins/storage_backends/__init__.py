@@ -33,13 +33,16 @@ class GuardedBackend:
         self.settings, self.service, self._retry = settings, backend, retry
         self.LISTING_VERIFIES = backend.LISTING_VERIFIES
 
-    def upload(self, path: str, remote_name: str, keep_days: int) -> Upload:
+    def upload(self, path: str, remote_name: str, keep_days: int, storage_class: str | None = None) -> Upload:
+        """`storage_class`: only for services that have classes (s3), e.g. the archive tier's cold one."""
         if not self.settings.active:
             raise BackendError(
                 f"{self.settings.describe()} is inactive (Backend active is off): uploads are refused;"
                 " choose another storage_backend or reactivate this one"
             )
         with self._retry.operation():
+            if storage_class:
+                return self.service.upload(path, remote_name, keep_days, storage_class=storage_class)
             return self.service.upload(path, remote_name, keep_days)
 
     def list_uploads(self) -> list[RemoteFile]:

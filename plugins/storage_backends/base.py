@@ -4,13 +4,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 
 @dataclasses.dataclass(frozen=True)
 class Upload:
-    """What an upload left on the service; JSON-able through `as_dict` for XCom."""
+    """What an upload left on the service; JSON-able through `as_dict` for XCom. `expires_at`: until
+    when the copy is kept (its keep days; None: kept until deleted); `link_expires_at`: when a link
+    that ends on its own stops working although the copy stays (an S3 presigned link lives at most
+    7 days), None when the link lasts as long as the copy."""
 
     remote_id: str
     link: str
@@ -18,12 +21,23 @@ class Upload:
     sha256: str
     uploaded_at: datetime
     expires_at: datetime | None
+    link_expires_at: datetime | None = None
+
+    @property
+    def link_until(self) -> datetime | None:
+        """When the link stops working: what the result, the mail and the callback tell."""
+        return self.link_expires_at or self.expires_at
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["uploaded_at"] = self.uploaded_at.isoformat()
-        d["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        for key in ("uploaded_at", "expires_at", "link_expires_at"):
+            d[key] = d[key].isoformat() if d[key] else None
         return d
+
+
+def keep_until(uploaded_at: datetime, keep_days: int) -> datetime | None:
+    """Until when a copy is kept: keep days after its upload; keep days 0 keeps it until deleted."""
+    return uploaded_at + timedelta(days=keep_days) if keep_days > 0 else None
 
 
 @dataclasses.dataclass(frozen=True)

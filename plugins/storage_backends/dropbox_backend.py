@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 
 import requests
 
-from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, file_sha256, scrub
+from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, file_sha256, keep_until, scrub
 from storage_backends.naming import is_remote_name
 from storage_backends.retry import DEFAULT_RETRY, Retry, RetryPolicy, network_error
 from storage_backends.settings import BackendSettings, DropboxConfig
@@ -126,7 +126,7 @@ class DropboxBackend:
         else:
             metadata = self._upload_session(path, size, files.CommitInfo(path=target, mode=mode, mute=True))
         uploaded_at = _utc(metadata.server_modified)
-        expires_at = uploaded_at + timedelta(days=keep_days) if keep_days > 0 else None
+        expires_at = keep_until(uploaded_at, keep_days)
         link = self._share(metadata.path_lower, expires_at)
         log.info("uploaded %s (%d bytes) to Dropbox as %s", os.path.basename(path), size, metadata.path_display)
         return Upload(remote_id=metadata.path_display, link=link, size=size, sha256=sha256,

@@ -24,7 +24,7 @@ from email.utils import parsedate_to_datetime
 from functools import cached_property
 from urllib.parse import quote
 
-from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, scrub
+from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, keep_until, scrub
 from storage_backends.naming import is_remote_name
 from storage_backends.retry import DEFAULT_RETRY, Retry, RetryPolicy
 from storage_backends.settings import BackendSettings, S3Config
@@ -122,6 +122,36 @@ class RestoreStatus:
 
 
 COLD_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
+# How long S3 documents a restore takes, in hours, per storage class and tier (AWS S3 User Guide,
+# "Archive retrieval options"); DEEP_ARCHIVE has no Expedited tier.
+RETRIEVAL_HOURS = {("GLACIER", "Expedited"): (1 / 60, 5 / 60), ("GLACIER", "Standard"): (3, 5),
+                   ("GLACIER", "Bulk"): (5, 12), ("DEEP_ARCHIVE", "Standard"): (0, 12),
+                   ("DEEP_ARCHIVE", "Bulk"): (0, 48)}
+
+
+@dataclass(frozen=True)
+class Thaw:
+    """Where a copy in a cold class stands once a restore was asked for (S3Backend.thaw)."""
+
+    storage_class: str
+    tier: str
+    readable: bool  # a restored (or never archived) copy: it can be downloaded now
+    joined: bool  # S3 answered RestoreAlreadyInProgress: an earlier request's restore runs
+    hours: tuple[float, float] | None  # S3's documented duration for the class and tier
+
+    @property
+    def ready_by_hours(self) -> float | None:
+        return self.hours[1] if self.hours else None
+
+    def note(self) -> str:
+        """"S3 GLACIER, Standard retrieval: ready in about 3-5 hours", for the log and the catalog."""
+        head = f"S3 {self.storage_class}, {self.tier} retrieval"
+        if self.readable or not self.hours:
+            return f"{head}: {'readable now' if self.readable else 'no documented duration'}"
+        low, high = self.hours
+        if high < 1:
+            return f"{head}: ready in about {round(low * 60)}-{round(high * 60)} minutes"
+        return f"{head}: ready in {f'about {low:g}-{high:g}' if low else f'up to {high:g}'} hours"
 
 
 def parse_restore(header: str | None, storage_class: str) -> RestoreStatus:
@@ -210,17 +240,17 @@ class S3Backend:
             raise BackendError(f"{self.settings.describe()}: {key} differs from the archive after upload "
                                f"(size {head['ContentLength']} of {size}, checksum {got or 'none'})")
         uploaded_at = head["LastModified"].astimezone(timezone.utc)
-        link, expires_at = self._link(key, keep_days, uploaded_at)
+        link, link_expires_at = self._link(key, keep_days, uploaded_at)
         log.info("uploaded %s (%d bytes, %d part(s)) to %s", key, size, want.parts, self.where)
         return Upload(remote_id=key, link=link, size=size, sha256=want.sha256, uploaded_at=uploaded_at,
-                      expires_at=expires_at)
+                      expires_at=keep_until(uploaded_at, keep_days), link_expires_at=link_expires_at)
 
     def _link(self, key: str, keep_days: int, uploaded_at: datetime) -> tuple[str, datetime | None]:
-        """A plain link on a public bucket (it lasts as long as the object), else a presigned GET
-        that lasts the earlier of keep days and 7 days (SigV4's limit)."""
+        """A plain link on a public bucket (it lasts as long as the object: no expiry of its own),
+        else a presigned GET that lasts the earlier of keep days and 7 days (SigV4's limit), and
+        when it stops working: the copy itself is kept for its keep days all the same."""
         if self.cfg.public_base_url:
-            until = uploaded_at + timedelta(days=keep_days) if keep_days else None
-            return f"{self.cfg.public_base_url}/{quote(key)}", until
+            return f"{self.cfg.public_base_url}/{quote(key)}", None
         seconds = min(keep_days * 86400, MAX_LINK_SECONDS) if keep_days else MAX_LINK_SECONDS
         return self.presign(key, seconds), uploaded_at + timedelta(seconds=seconds)
 
@@ -300,6 +330,21 @@ class S3Backend:
                 raise
 
         return self._call("restore request", restore)
+
+    def thaw(self, remote_id: str) -> Thaw:
+        """Make a copy readable: nothing for one in a hot class or already restored, else a
+        RestoreObject in the configured tier for `restore_days` (joining S3's running one)."""
+        status = self.restore_status(remote_id)
+        if status is None:
+            raise BackendError(f"{self.settings.describe()}: {remote_id} is gone from {self.where}")
+        tier = self.cfg.restore_tier
+        hours = RETRIEVAL_HOURS.get((status.storage_class, tier))
+        if status.readable:
+            return Thaw(status.storage_class, tier, readable=True, joined=False, hours=hours)
+        requested = self.request_restore(remote_id, self.cfg.restore_days, tier)
+        log.info("restore of %s from %s (%s, %s tier, %d day(s)): %s", remote_id, status.storage_class, self.where,
+                 tier, self.cfg.restore_days, "requested" if requested else "already in progress, joined")
+        return Thaw(status.storage_class, tier, readable=False, joined=not requested, hours=hours)
 
     def restore_status(self, remote_id: str) -> RestoreStatus | None:
         """None when the object is gone."""

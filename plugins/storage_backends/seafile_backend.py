@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 
-from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, file_sha256
+from storage_backends.base import BackendError, RemoteFile, RemoteStat, Upload, file_sha256, keep_until
 from storage_backends.naming import is_remote_name
 from storage_backends.retry import DEFAULT_RETRY, RetryPolicy
 from storage_backends.seafile_client import SeafileClient, SeafileError
@@ -52,7 +52,7 @@ class SeafileBackend:
             else:
                 self._upload_chunks(link, path, remote_name, size)
             uploaded_at = datetime.now(timezone.utc)
-            expires_at = uploaded_at + timedelta(days=keep_days) if keep_days > 0 else None
+            expires_at = keep_until(uploaded_at, keep_days)
             remote_id = f"{self.cfg.folder}/{remote_name}"
             share = self._share(remote_id, keep_days)
         except SeafileError as exc:

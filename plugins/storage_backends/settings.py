@@ -89,6 +89,9 @@ DEFAULT_S3_PREFIX = "simpost/"
 S3_STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
                       "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE")
 S3_ADDRESSING_STYLES = ("auto", "virtual", "path")
+S3_RESTORE_TIERS = ("Expedited", "Standard", "Bulk")  # RestoreObject's retrieval tiers
+DEFAULT_S3_RESTORE_TIER = "Standard"
+DEFAULT_S3_RESTORE_DAYS = 1  # the thawed copy only has to last until it is copied to the target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +108,8 @@ class S3Config:
     archive_storage_class: str | None = None
     addressing_style: str | None = None
     public_base_url: str | None = None
+    restore_tier: str = DEFAULT_S3_RESTORE_TIER  # for archived copies in archive_storage_class
+    restore_days: int = DEFAULT_S3_RESTORE_DAYS
 
 
 ServiceConfig = DropboxConfig | SeafileConfig | LocalConfig | S3Config
@@ -432,7 +437,7 @@ def _local(conn_id: str, token: str | None, raw: dict) -> LocalConfig:
 
 
 _S3_KEYS = {"endpoint_url", "bucket", "region", "access_key_id", "prefix", "storage_class",
-            "archive_storage_class", "addressing_style", "public_base_url"}
+            "archive_storage_class", "addressing_style", "public_base_url", "restore_tier", "restore_days"}
 
 
 def _s3_choice(r: _ConfigReader, key: str, allowed: tuple[str, ...], upper: bool = True) -> str | None:
@@ -467,7 +472,23 @@ def _s3(conn_id: str, token: str | None, raw: dict) -> S3Config:
         archive_storage_class=_s3_choice(r, "archive_storage_class", S3_STORAGE_CLASSES),
         addressing_style=_s3_choice(r, "addressing_style", S3_ADDRESSING_STYLES, upper=False),
         public_base_url=_http_url(conn_id, r.FIELD, public, "s3 'public_base_url'") if public else None,
+        restore_tier=_s3_restore_tier(r), restore_days=_s3_restore_days(r),
     )
+
+
+def _s3_restore_tier(r: _ConfigReader) -> str:
+    value = r.text("restore_tier") or DEFAULT_S3_RESTORE_TIER
+    tier = next((t for t in S3_RESTORE_TIERS if t.lower() == value.lower()), None)
+    if tier is None:
+        raise SettingsError(r.conn_id, r.FIELD, f"s3 'restore_tier' must be one of {', '.join(S3_RESTORE_TIERS)}")
+    return tier
+
+
+def _s3_restore_days(r: _ConfigReader) -> int:
+    value = r.raw.get("restore_days", DEFAULT_S3_RESTORE_DAYS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 365:
+        raise SettingsError(r.conn_id, r.FIELD, "s3 'restore_days' must be a whole number of days, 1 to 365")
+    return value
 
 
 _BUILDERS = {"dropbox": _dropbox, "seafile": _seafile, "local": _local, "s3": _s3}

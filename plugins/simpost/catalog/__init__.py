@@ -22,7 +22,9 @@ Public API (stable; the Results view and the client code against it):
                            created=None) -> Archive
     catalog.record_copy(sha256, backend, state, **fields) -> Copy            # upsert
     catalog.transition(sha256, backend, from_states, state, **fields) -> Copy | None   # guarded
-    catalog.claim_restore(sha256, backend) -> (claimed: bool, Copy)   # atomic; False: a restore runs
+    catalog.claim_restore(sha256, backend, owner, stale_before) -> Claim   # atomic; takes over stale claims
+    catalog.restore_alive(sha256, backend, owner, ready_by=None) -> Copy | None   # the claim's heartbeat
+    catalog.release_restore(sha256, backend, owner, reason) -> Copy | None        # a failed restore
     catalog.verified(sha256, backend, when=None) -> Copy | None
     catalog.verified_many([(sha256, backend, checksum | None), ...], when=None)
     catalog.copy(sha256, backend) -> Copy | None
@@ -32,16 +34,20 @@ Public API (stable; the Results view and the client code against it):
     catalog.archives_to_repair(limit=100) -> list[Archive]
     catalog.archives_by_prefix(prefix) -> list[Archive]
 
-`fields` are Copy's remote_id, remote_name, link, checksum, uploaded, expires, last_verified, last_error
-(one line, the caller's message already free of secrets). States: records.STATES. Times are aware
+`fields` are Copy's remote_id, remote_name, link, checksum, uploaded, expires, link_expires,
+last_verified, last_error (one line, the caller's message already free of secrets). `expires` is
+until when a copy is kept (retention's time); `link_expires` when its link stops working where that
+is earlier (an S3 presigned link: at most 7 days), else None; `Copy.link_until` is the link's end. States: records.STATES. Times are aware
 UTC datetimes. `Archive` (sha256, size, simulation_id, title, run_id, created, copies_wanted,
 copies, .present) and `Copy` (archive_sha256, backend, state, remote_id, remote_name, link,
-checksum, uploaded, expires, last_verified, attempts, last_error, updated_at) are frozen dataclasses.
+checksum, uploaded, expires, last_verified, attempts, last_error, updated_at, claimed_by, ready_by,
+link_expires)
+are frozen dataclasses.
 """
 from simpost.catalog.exchange import FORMAT, VERSION, ImportRefused
-from simpost.catalog.records import REPAIRABLE, SETTLED, STATES, Archive, Copy, ImportResult
+from simpost.catalog.records import REPAIRABLE, SETTLED, STATES, Archive, Claim, Copy, ImportResult
 from simpost.catalog.schema import CatalogError
 from simpost.catalog.store import Catalog
 
-__all__ = ["FORMAT", "REPAIRABLE", "SETTLED", "STATES", "VERSION", "Archive", "Catalog", "CatalogError", "Copy",
+__all__ = ["FORMAT", "REPAIRABLE", "SETTLED", "STATES", "VERSION", "Archive", "Catalog", "CatalogError", "Claim", "Copy",
            "ImportRefused", "ImportResult"]

@@ -3,8 +3,9 @@
 Line 1 is a header `{"format": "simpost-catalog", "version": 1, "exported_at", "since"}`; then one
 line per archive `{"type": "archive", "sha256", "size", "simulation_id", "title", "run_id",
 "created", "copies_wanted"}`, each followed by its copies `{"type": "copy", "archive": sha256,
-"backend", "state", "remote_id", "remote_name", "link", "checksum", "uploaded", "expires", "last_verified",
-"attempts", "last_error", "updated_at"}`. Times are ISO-8601 with their offset.
+"backend", "state", "remote_id", "remote_name", "link", "checksum", "uploaded", "expires", "link_expires",
+"last_verified", "attempts", "last_error", "updated_at"}`. Times are ISO-8601 with their offset.
+`link_expires` came later: a copy line without it (an older export) imports with none.
 
 Import merges: an archive is added when new (else its copies_wanted rises to the larger wish); a
 copy is the archive's copy on a backend, added when new, replaced when the line's `updated_at` is
@@ -30,7 +31,8 @@ VERSION = 1
 PAGE = 500
 ARCHIVE_KEYS = ("sha256", "size", "simulation_id", "title", "run_id", "created", "copies_wanted")
 COPY_KEYS = ("backend", "state", *COPY_FIELDS, "attempts", "updated_at")
-TIME_KEYS = {"created", "uploaded", "expires", "last_verified", "updated_at"}
+TIME_KEYS = {"created", "uploaded", "expires", "link_expires", "last_verified", "updated_at"}
+LATER_KEYS = {"link_expires"}  # added after the first exports of this version: absent means null
 
 
 class ImportRefused(CatalogError):
@@ -156,10 +158,10 @@ def _check_header(number: int, data: dict) -> None:
 
 
 def _record(number: int, data: dict, keys: tuple[str, ...]) -> dict:
-    missing = [k for k in keys if k not in data]
+    missing = [k for k in keys if k not in data and k not in LATER_KEYS]
     if missing:
         raise ImportRefused(number, f"{data['type']} line lacks {', '.join(missing)}")
-    record = {k: data[k] for k in keys}
+    record = {k: data.get(k) for k in keys}
     try:
         for key in TIME_KEYS & set(keys):
             if record[key] is not None:

@@ -64,11 +64,16 @@ class CopyRow(Base):
     link: Mapped[str | None] = mapped_column(Text)
     checksum: Mapped[str | None] = mapped_column(Text)
     uploaded: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime)  # kept until (keep days); retention's time
+    link_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a signed link's own end, if earlier
     last_verified: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    # A restoring copy's claim (see Catalog.claim_restore): the request holding it, and when a copy
+    # thawing on a cold storage class is expected to be readable.
+    claimed_by: Mapped[str | None] = mapped_column(String(250))
+    ready_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     archive: Mapped[ArchiveRow] = relationship(back_populates="copies")
 
     __table_args__ = (

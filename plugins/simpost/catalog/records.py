@@ -18,7 +18,9 @@ class Copy:
     """One archive on one backend (a backend holds an archive at most once: remote names are
     stable per archive). `checksum` is the service's own ("kind:value", e.g.
     "dropbox_content_hash:..."), as stat() saw it when the copy was known good: verify compares
-    the service's answer with it where the service keeps no SHA-256."""
+    the service's answer with it where the service keeps no SHA-256. `expires`: until when the copy
+    is kept (None: until deleted), what retention goes by; `link_expires`: when `link` stops working
+    while the copy stays (an S3 presigned link lasts at most 7 days), None when it lasts as long."""
 
     archive_sha256: str
     backend: str
@@ -33,6 +35,25 @@ class Copy:
     attempts: int
     last_error: str | None
     updated_at: datetime
+    # While restoring: the request holding the claim, and when a cold copy should be readable.
+    claimed_by: str | None = None
+    ready_by: datetime | None = None
+    link_expires: datetime | None = None
+
+    @property
+    def link_until(self) -> datetime | None:
+        """When the copy's link stops working: what a restore's mail and callback tell."""
+        return self.link_expires or self.expires
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A restore request's claim on an archive: `claimed` (copy: the one it restores; took_over:
+    the stale claim it replaced, if any) or not (copy: the running restore's, to join)."""
+
+    claimed: bool
+    copy: Copy
+    took_over: Copy | None = None
 
 
 @dataclasses.dataclass(frozen=True)

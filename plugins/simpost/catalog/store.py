@@ -9,11 +9,12 @@ from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from simpost.catalog.models import ArchiveRow, CopyRow
-from simpost.catalog.records import REPAIRABLE, SETTLED, STATES, Archive, Copy, ImportResult
+from simpost.catalog.records import REPAIRABLE, SETTLED, STATES, Archive, Claim, Copy, ImportResult
 from simpost.catalog.schema import CatalogError, engine_for, upgrade
 
 # What a caller may set on a copy besides its state.
-COPY_FIELDS = ("remote_id", "remote_name", "link", "checksum", "uploaded", "expires", "last_verified", "last_error")
+COPY_FIELDS = ("remote_id", "remote_name", "link", "checksum", "uploaded", "expires", "link_expires", "last_verified",
+               "last_error")
 ERROR_MAX = 500
 
 
@@ -34,7 +35,8 @@ def to_copy(row: CopyRow, sha256: str) -> Copy:
                 remote_name=row.remote_name, link=row.link, checksum=row.checksum,
                 uploaded=row.uploaded, expires=row.expires,
                 last_verified=row.last_verified, attempts=row.attempts, last_error=row.last_error,
-                updated_at=row.updated_at)
+                updated_at=row.updated_at, claimed_by=row.claimed_by, ready_by=row.ready_by,
+                link_expires=row.link_expires)
 
 
 def to_archive(row: ArchiveRow) -> Archive:
@@ -191,13 +193,16 @@ class Catalog:
                 return None
             return self._copy(session, archive_id, backend, sha256)
 
-    def claim_restore(self, sha256: str, backend: str) -> tuple[bool, Copy]:
-        """Mark the archive's copy on `backend` restoring unless a restore of the archive runs
-        already: (True, this copy) for the request that claimed it, (False, the running restore's
-        copy) for any later one, which joins it instead of copying twice. One transaction holding
+    def claim_restore(self, sha256: str, backend: str, owner: str, stale_before: datetime) -> Claim:
+        """Mark the archive's copy on `backend` restoring for `owner` (the request's id) unless a
+        restore of the archive runs already: claimed for the request that got it, else the running
+        restore's copy, which a later request joins instead of copying twice. A running claim whose
+        last sign of life (updated_at) is older than `stale_before`, or that `owner` itself holds (a
+        retried task), is taken over: a killed worker never says it stopped. One transaction holding
         the archive row's lock (SQLite: the write lock taken at BEGIN), so two requests at once
         cannot both claim."""
         values = self._copy_values("restoring", {"last_error": None})
+        values.update(claimed_by=owner, ready_by=None)
         with self.session() as session:
             archive_id = session.scalar(select(ArchiveRow.id).where(ArchiveRow.sha256 == sha256.lower())
                                         .with_for_update())
@@ -205,12 +210,42 @@ class Catalog:
                 raise CatalogError(f"archive {sha256[:12]} is not in the catalog")
             running = session.scalar(select(CopyRow).where(CopyRow.archive_id == archive_id,
                                                            CopyRow.state == "restoring"))
+            stale = None
             if running is not None:
-                return False, to_copy(running, sha256.lower())
+                if running.claimed_by != owner and running.updated_at >= stale_before:
+                    return Claim(False, to_copy(running, sha256.lower()))
+                stale = to_copy(running, sha256.lower())
+                if running.backend != backend:
+                    running.state, running.updated_at, running.claimed_by = "deleted", now(), None
+                    running.last_error = one_line(f"restore by {stale.claimed_by} stopped without finishing;"
+                                                  f" taken over by {owner}")
             insert = dialect_insert(session)
             stmt = insert(CopyRow).values(archive_id=archive_id, backend=backend, attempts=0, **values)
             session.execute(stmt.on_conflict_do_update(index_elements=["archive_id", "backend"], set_=values))
-            return True, self._copy(session, archive_id, backend, sha256)
+            return Claim(True, self._copy(session, archive_id, backend, sha256), stale)
+
+    def restore_alive(self, sha256: str, backend: str, owner: str, ready_by: datetime | None = None) -> Copy | None:
+        """A sign of life of `owner`'s restore (and, given, when its cold copy should be readable);
+        None when the claim is no longer its own (taken over, or ended)."""
+        values = {"updated_at": now(), **({"ready_by": ready_by} if ready_by else {})}
+        return self._owned(sha256, backend, owner, ("restoring",), values)
+
+    def release_restore(self, sha256: str, backend: str, owner: str, reason: str) -> Copy | None:
+        """`owner`'s restore failed: its copy becomes `deleted` with why (not failed: storage_verify
+        must not repair what retention had removed) and the next request may claim again. A claim
+        another request has taken over meanwhile is left alone (None)."""
+        values = {"state": "deleted", "updated_at": now(), "claimed_by": None, "ready_by": None,
+                  "last_error": one_line(f"restore failed: {reason}")}
+        return self._owned(sha256, backend, owner, ("restoring", "failed"), values)
+
+    def _owned(self, sha256: str, backend: str, owner: str, states: Sequence[str], values: dict) -> Copy | None:
+        with self.session() as session:
+            archive_id = self._archive_id(session, sha256)
+            stmt = update(CopyRow).where(CopyRow.archive_id == archive_id, CopyRow.backend == backend,
+                                         CopyRow.state.in_(list(states)), CopyRow.claimed_by == owner)
+            if session.execute(stmt.values(**values)).rowcount == 0:
+                return None
+            return self._copy(session, archive_id, backend, sha256)
 
     def verified(self, sha256: str, backend: str, when: datetime | None = None) -> Copy | None:
         """The service still has this present copy as recorded."""
