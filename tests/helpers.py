@@ -4,7 +4,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import subprocess
 import zipfile
+
+from conftest import AIRFLOW
 
 ARCHIVE_LAYOUT = {"INFO.txt", "omnetpp.ini", "csv/scalars.csv", "csv/statistics.csv", "csv/vectors.csv",
                   "simrun/simrun-stats.csv", "MANIFEST.sha256"}
@@ -32,3 +36,14 @@ def verified_archive(data: bytes) -> set[str]:
         for name, digest in manifest.items():
             assert hashlib.sha256(z.read(name)).hexdigest() == digest, name
     return names
+
+
+def dags_test(dag_id: str, conf: dict, env: dict, ok: bool | None = True, timeout: float = 900) -> str:
+    """One run in-process by Airflow (`airflow dags test`) with `env` added; its output, after checking
+    the run succeeded (ok=True), failed (ok=False) or either (None: the test reads the output)."""
+    run = subprocess.run([AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
+                         env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+    output = run.stdout + run.stderr
+    if ok is not None:
+        assert (run.returncode == 0 and "state=success" in output.replace("'", "")) == ok, output[-6000:]
+    return output

@@ -10,9 +10,7 @@ from __future__ import annotations
 import email
 import hashlib
 import json
-import os
 import secrets
-import subprocess
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +23,7 @@ from emulators.fixtures import _seafile_server, seafile_conn_json, seafile_emula
 from local_cloud.testing import LocalCloudServer
 
 from cluster import free_port
-from conftest import AIRFLOW
+from helpers import dags_test
 from results_check import validate_result
 from simpost.catalog import Catalog
 from storage_backends import open_backend
@@ -56,15 +54,6 @@ def test_archive_to_names_another_connection():
     bad["extra"]["storage_backend_config"] = json.dumps({"server": "http://127.0.0.1:1", "archive_to": ["x"]})
     with pytest.raises(SettingsError, match="connection id of another storage backend"):
         settings_of("hot", bad)
-
-
-def run_dag(dag_id: str, conf: dict, env: dict, ok: bool = True) -> str:
-    run = subprocess.run([AIRFLOW, "dags", "test", dag_id, "--conf", json.dumps(conf)],
-                         env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
-    output = run.stdout + run.stderr
-    succeeded = run.returncode == 0 and "state=success" in output.replace("'", "")
-    assert succeeded == ok, output[-6000:]
-    return output
 
 
 def later(days: float) -> str:
@@ -124,8 +113,8 @@ def archived_sha256(env: dict, catalog: Catalog, sha256: str) -> str:
 
 
 def postprocess(env: dict, simulation_id: str) -> str:
-    return run_dag("simulation_postprocess", {"simulation_id": simulation_id, "results_dir": "aloha-PureAloha1",
-                                              "storage_backend": "hot"}, env)
+    return dags_test("simulation_postprocess", {"simulation_id": simulation_id, "results_dir": "aloha-PureAloha1",
+                                                "storage_backend": "hot", "graphs": "none"}, env)
 
 
 def states(catalog: Catalog, sha256: str) -> dict:
@@ -139,14 +128,14 @@ def test_retention_archives_verifies_then_deletes_the_hot_copy(any_world):
     first = catalog.copy(archive.sha256, "hot")
     assert requests.get(first.link, timeout=10).status_code == 200
 
-    dry = run_dag("storage_retention", {"dry_run": True, "reference_time": later(2)}, env)
+    dry = dags_test("storage_retention", {"dry_run": True, "reference_time": later(2)}, env)
     assert f"would archive {first.remote_name} to cold" in dry and f"would delete {first.remote_name}" in dry
     assert states(catalog, archive.sha256) == {"hot": "present"}
 
-    assert run_dag("storage_retention", {"reference_time": later(0.5)}, env)  # not yet past keep days 1
+    assert dags_test("storage_retention", {"reference_time": later(0.5)}, env)  # not yet past keep days 1
     assert states(catalog, archive.sha256) == {"hot": "present"}
 
-    output = run_dag("storage_retention", {"reference_time": later(2)}, env)
+    output = dags_test("storage_retention", {"reference_time": later(2)}, env)
     assert f"{archive.sha256[:12]} archived to cold" in output
     assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "archived"}
     assert requests.get(first.link, timeout=10).status_code == 404
@@ -161,14 +150,14 @@ def test_archive_backend_down_keeps_the_hot_copy_until_the_next_run(world):
     [archive] = catalog.archives(simulation_id="cold-down")
     first = catalog.copy(archive.sha256, "hot")
     cold.stop()
-    output = run_dag("storage_retention", {"reference_time": later(2), "backends": ["hot"]}, env, ok=False)
+    output = dags_test("storage_retention", {"reference_time": later(2), "backends": ["hot"]}, env, ok=False)
     assert f"kept {first.remote_name}: archive copy to cold failed" in output
     assert "expired copies kept because their archive copy failed" in output
     assert catalog.copy(archive.sha256, "hot").state == "present"
     assert requests.get(first.link, timeout=10).status_code == 200
 
     cold.start()
-    run_dag("storage_retention", {"reference_time": later(2)}, env)
+    dags_test("storage_retention", {"reference_time": later(2)}, env)
     assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "archived"}
     assert requests.get(first.link, timeout=10).status_code == 404
 
@@ -177,7 +166,7 @@ def archive_one(env: dict, catalog: Catalog, simulation_id: str):
     postprocess(env, simulation_id)
     [archive] = catalog.archives(simulation_id=simulation_id)
     first = catalog.copy(archive.sha256, "hot")
-    run_dag("storage_retention", {"reference_time": later(2)}, env)
+    dags_test("storage_retention", {"reference_time": later(2)}, env)
     assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "archived"}
     return archive, first
 
@@ -232,7 +221,7 @@ def test_restore_brings_it_back_until_its_keep_days_pass(any_world, listeners):
     inbox, callbacks, connections = listeners
     archive, first = archive_one(env, catalog, "restore-me")
 
-    output = run_dag("storage_restore", {"simulation_id": "restore-me", "keep_days": 3, "callback_endpoint": "/done",
+    output = dags_test("storage_restore", {"simulation_id": "restore-me", "keep_days": 3, "callback_endpoint": "/done",
                                          "notification_email": "ana@lab.test"}, {**env, **connections})
     restored = catalog.copy(archive.sha256, "hot")
     assert restored.state == "present" and restored.link != first.link
@@ -249,9 +238,9 @@ def test_restore_brings_it_back_until_its_keep_days_pass(any_world, listeners):
     assert to == ["ana@lab.test"] and "archived results restored" in message["Subject"] and restored.link in html
     assert catalog.copy(archive.sha256, "cold").state == "archived"
 
-    run_dag("storage_retention", {"reference_time": later(2)}, env)  # past hot's keep days, not its own
+    dags_test("storage_retention", {"reference_time": later(2)}, env)  # past hot's keep days, not its own
     assert states(catalog, archive.sha256) == {"hot": "present", "cold": "archived"}
-    output = run_dag("storage_retention", {"reference_time": later(4)}, env)
+    output = dags_test("storage_retention", {"reference_time": later(4)}, env)
     assert "would archive" not in output and "archived to cold" not in output
     assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "archived"}
     assert requests.get(restored.link, timeout=10).status_code == 404
@@ -261,7 +250,7 @@ def test_a_request_for_an_archive_with_no_copy_left_is_refused(world):
     env, catalog, hot, cold, key = world
     archive, _ = archive_one(env, catalog, "all-gone")
     catalog.record_copy(archive.sha256, "cold", "lost", last_error="gone")
-    output = run_dag("storage_restore", {"sha256": archive.sha256}, env, ok=False)
+    output = dags_test("storage_restore", {"sha256": archive.sha256}, env, ok=False)
     assert f"restore refused: archive {archive.sha256[:12]} of simulation all-gone has no copy left" in output
     assert states(catalog, archive.sha256) == {"hot": "deleted", "cold": "lost"}
 

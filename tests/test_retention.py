@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,8 +12,7 @@ from local_cloud.client import LocalCloudClient
 from local_cloud.testing import running_server
 from omnetpp_results import sha256_file
 
-from conftest import AIRFLOW
-from helpers import local_backend_conn
+from helpers import dags_test, local_backend_conn
 from simpost.retention import backend_ids_from_variable, choose, clean, expired, remove_stale_work_dirs
 from storage_backends import open_backend, remote_name
 from storage_backends.base import RemoteFile
@@ -104,11 +102,6 @@ def test_clean_on_local_cloud_deletes_only_what_is_older_than_keep_days(tmp_path
     assert LocalCloudClient(*cloud).get(foreign)["name"] == "lab-notes.txt"
 
 
-def _dags_test(conf: dict, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([AIRFLOW, "dags", "test", "storage_retention", "--conf", json.dumps(conf)],
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.airflow
 def test_dag_cleans_every_backend_and_fails_only_for_the_one_that_is_down(airflow_db, tmp_path, cloud):
     url, key = cloud
@@ -124,14 +117,12 @@ def test_dag_cleans_every_backend_and_fails_only_for_the_one_that_is_down(airflo
     }
     future = (datetime.now(timezone.utc) + timedelta(days=8)).isoformat()
 
-    dry = _dags_test({"dry_run": True, "reference_time": future, "backends": ["keep7", "keep_forever"]}, env)
-    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    dry = dags_test("storage_retention", {"dry_run": True, "reference_time": future,
+                                          "backends": ["keep7", "keep_forever"]}, env)
     assert len(backend.list_uploads()) == 2
-    assert all(f"would delete {name}" in dry.stdout + dry.stderr for name in names)
+    assert all(f"would delete {name}" in dry for name in names)
 
-    run = _dags_test({"reference_time": future}, env)
-    output = run.stdout + run.stderr
-    assert run.returncode != 0 or "failed" in output.lower()
+    output = dags_test("storage_retention", {"reference_time": future}, env, ok=False)
     assert "retention failed on backends ['down']" in output
     assert backend.list_uploads() == []  # keep7 deleted both; keep_forever (same server) deleted none
     assert LocalCloudClient(url, key).get(foreign)["name"] == "lab-notes.txt"

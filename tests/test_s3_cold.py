@@ -317,7 +317,7 @@ def test_storage_restore_thaws_copies_and_tells_once_through_airflow(world, airf
     """The whole path as Airflow runs it (`airflow dags test`): begin asks S3, the sensor in
     reschedule mode sees `x-amz-restore` go from ongoing to done, finish copies, notify mails and
     calls back once; then a restore whose archived copy is gone fails with its reason, told too."""
-    from test_archive import run_dag
+    from helpers import dags_test
     from results_check import validate_result
 
     inbox, callbacks, connections = listeners
@@ -329,7 +329,7 @@ def test_storage_restore_thaws_copies_and_tells_once_through_airflow(world, airf
            **connections}
     conf = {"simulation_id": SIM, "keep_days": 3, "callback_endpoint": "/done", "notification_email": "ana@lab.test"}
     with world.s3.slow_restores(polls=6):
-        output = run_dag("storage_restore", conf, env)
+        output = dags_test("storage_restore", conf, env)
     assert "asked S3 to restore it: S3 GLACIER, Bulk retrieval: ready in about 5-12 hours" in output
     assert "S3: restoring, ready in about 12 hours" in output, "a poke found S3 still thawing"
     assert "up_for_reschedule" in output.lower(), "the sensor gave its worker back between pokes"
@@ -342,7 +342,7 @@ def test_storage_restore_thaws_copies_and_tells_once_through_airflow(world, airf
 
     world.catalog.transition(world.sha256, "hot", ("present",), "deleted", last_error="deleted by retention")
     world.s3.client().delete_object(Bucket=world.s3.bucket, Key=world.archived_key)
-    output = run_dag("storage_restore", conf, env, ok=False)
+    output = dags_test("storage_restore", conf, env, ok=False)
     [_, (_, failed)] = callbacks
     assert validate_result(failed)["state"] == "failed" and failed["stage"] == "restore"
     assert failed["reason"].startswith("restore of ") and "is gone from s3://" in failed["reason"]

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conftest import AIRFLOW, REPO
+from conftest import REPO
+from helpers import dags_test
 from storage_backends import open_backend
 from storage_backends.airflow_plugin import TEST_PATH, ConnectionTestMiddleware, tested_connection_id
 from storage_backends.provider import CONFIG_FIELD
@@ -160,20 +161,15 @@ def test_test_button_body_that_is_not_json_passes_unchanged(client):
     assert answer == {"body": "{not json", "tested": None}
 
 
-def _dags_test(conf: dict, env: dict) -> str:
-    run = subprocess.run([AIRFLOW, "dags", "test", "storage_retention", "--conf", json.dumps(conf)],
-                         env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
-    return run.stdout + run.stderr
-
-
 @pytest.mark.airflow
 def test_retention_says_when_it_finds_no_backend_and_reports_a_failed_listing(airflow_db):
-    nothing = _dags_test({"dry_run": None, "backends": None, "stale_work_dir_days": None}, {})
+    nothing = dags_test("storage_retention", {"dry_run": None, "backends": None, "stale_work_dir_days": None}, {}, ok=None)
     assert "no storage backend found: there is no airflow_api connection" in nothing
     assert "the Variable storage_backends is not set" in nothing
     assert "retention: no backend, nothing cleaned" in nothing
 
-    unknown = _dags_test({"backends": ["nope"]}, {"AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(["lab"])})
+    unknown = dags_test("storage_retention", {"backends": ["nope"]}, {"AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(["lab"])},
+                        ok=None)
     assert "backends ['nope'] are not storage_backend connections (known: ['lab'])" in unknown
     assert "listing the backends failed (see list_backends); nothing was cleaned" in unknown
     assert "TypeError" not in unknown
