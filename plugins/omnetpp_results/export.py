@@ -210,7 +210,7 @@ def _write_tables(src: _Selected, out: Path, study: Study) -> tuple[Gathered, Ga
     write_runs_csv(out / "csv" / "runs.csv", src.parsed.runs)
     with open(out / "csv" / "scalars.csv", "w", newline="") as f:
         f.write("run,module,name,value\n")
-        scalars = gather_scalars(src.parsed.scalars, src.keep, src.labels, f, study.scalar if study else None,
+        scalars = gather_scalars(src.parsed.scalars, src.keep, src.labels, f, study if study else None,
                                  everything=src.sel.kind == "all")
     statistics, nbins = _write_statistics(out / "csv", src, study.statistic if study else _nothing)
     return scalars, statistics, nbins

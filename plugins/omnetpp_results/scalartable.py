@@ -20,6 +20,7 @@ import numpy as np
 from .errors import ResultsError
 from .gather import Gathered, Gatherer
 from .store import Table
+from .study.compute import Study
 from .tables import SCALAR, num
 
 _FIELD = rb'([^"\\,\x00-\x1f]*)'
@@ -29,15 +30,15 @@ BLOCK = 4 << 20
 
 
 def gather_scalars(table: Table, keep: Callable[[dict], bool], labels: dict, csv_out,
-                   add: Callable[[dict], None] | None, everything: bool) -> Gathered:
+                   add: Study | None, everything: bool) -> Gathered:
     """gather(table, SCALAR, keep, labels, each) where each(item) writes the item's CSV row to
-    csv_out and calls add(item) (the study; None for none); everything: keep() keeps every item."""
+    csv_out and gives it to the study add (None: no study); everything: keep() keeps every item."""
     writer = csv.writer(csv_out, lineterminator="\n")
 
     def each(item: dict) -> None:
         writer.writerow([item["run"], item["module"], item["name"], item["value"]])
         if add is not None:
-            add(item)
+            add.scalar(item)
     g = Gatherer(SCALAR, keep, labels, each)
     with open(table.path, "rb") as f:
         f.seek(table.offset)
@@ -93,13 +94,16 @@ def _plain(g: Gatherer, rows: list[tuple[bytes, bytes, bytes, bytes]], csv_out, 
         return
     csv_out.write((b"\n".join(map(b",".join, rows)) + b"\n").decode("utf-8"))
     runs, modules, names, values = zip(*rows)
-    if add is not None:
-        for r in rows:
-            run, module, name, value = (x.decode("utf-8") for x in r)
-            add({"run": run, "module": module, "name": name, "value": value, "attrs": {}})
     try:
         x = np.array(list(map(float, values)), dtype=np.float64)
-    except ValueError:
+    except ValueError:  # a value that is no number: the study leaves it out, the figures count it
+        x = None
+    if add is not None and x is not None:
+        add.add_scalars(*map(_strings, (runs, modules, names)), x.tolist())
+    elif add is not None:
+        for r in rows:
+            add.scalar(dict(zip(("run", "module", "name", "value"), map(bytes.decode, r)), attrs={}))
+    if x is None:
         x = np.array([num(v.decode("utf-8")) for v in values], dtype=np.float64)
     g.out.count += len(rows)
     keys, inverse = np.unique(np.array(names), return_inverse=True)  # bytes: compared as such
@@ -108,6 +112,11 @@ def _plain(g: Gatherer, rows: list[tuple[bytes, bytes, bytes, bytes]], csv_out, 
     for k, name in enumerate(keys.tolist()):
         idx = order[bounds[k]:bounds[k + 1]]
         _fold(g, name.decode("utf-8"), x[idx], idx, runs, modules)
+
+
+def _strings(column: tuple[bytes, ...]) -> list[str]:
+    """A column of fields decoded at once (fields hold no line end)."""
+    return b"\n".join(column).decode("utf-8").split("\n")
 
 
 def _fold(g: Gatherer, name: str, xs: np.ndarray, idx: np.ndarray, runs, modules) -> None:
