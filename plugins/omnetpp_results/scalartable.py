@@ -45,12 +45,12 @@ def gather_scalars(table: Table, keep: Callable[[dict], bool], labels: dict, csv
         offset, left, carry = table.offset, table.count, b""
         while left:
             data = f.read(BLOCK)
-            if not data and not carry:
-                raise ResultsError("parsed.json ends inside the scalar table: parse again", path=table.path)
             buf = carry + data
             end = _line_end(buf, left)
             lines, carry = buf[:end], buf[end:]
             n = lines.count(b"\n")
+            if not data and not n:
+                raise ResultsError("parsed.json ends inside the scalar table: parse again", path=table.path)
             rows = _ROW.findall(lines) if everything else []
             if len(rows) == n:  # the usual case: every row plain
                 _plain(g, rows, csv_out, add)
