@@ -548,3 +548,68 @@ def test_an_index_of_only_the_vectors_with_data_is_used(tmp_path):
     s = parse(tmp_path / "src", tmp_path / "p2")
     assert [f["index"] for f in s["files"] if f["path"].endswith(".vec")][0].startswith("ignored: ")
     assert _vectors(tmp_path / "p2") == indexed
+
+
+SCA_MIX = """version 3
+run Mix-0-20261121-1
+attr configname Mix
+attr network Net
+
+scalar Net.a xscalar 1
+scalar Net.xscalar b 2
+scalar Net.b "rx bytes:sum" 3
+scalar Net.b c 1.#INF
+scalar Net.b d -nan
+scalar Net.b e 5
+attr unit B
+scalar Net.b f 6
+
+attr title T
+scalar Net.c g 7
+scalar Net.c h 8
+statistic Net.c s
+field count 2
+field mean 1
+bin -inf 0
+bin 0 2
+bin 1 0
+scalar Net.c i 9
+scalar Net.c j .5e3
+# a comment
+scalar Net.c k 11
+scalar Net.c l 12\t
+scalar Net.c n,x 13
+scalar Net.c \u00f1 14
+{plain}
+run Mix-1-20261121-2
+attr configname Mix
+attr network Net
+
+scalar Net.c o -0
+scalar Net.c p inf
+scalar Net.c q 17
+
+"""
+
+
+def test_sca_read_in_bulk_gives_what_line_by_line_gives(tmp_path):
+    """Plain scalar lines are read and tabled in bulk (regex, byte replacements, numpy); with a
+    pattern selection every line goes the line-by-line way. Both must give the same rows, CSV,
+    per-name figures (mean summed in file order, first min and max) and study input."""
+    plain = "".join(f"scalar Net.h[{i % 7}] r{i % 5} {i * 1.37 - 40:.10g}\n" for i in range(30_000))
+    src = tmp_path / "mix"
+    src.mkdir()
+    (src / "Mix-0.sca").write_text(SCA_MIX.replace("{plain}", plain), encoding="utf-8")
+    out = {}
+    for how, statistics in (("bulk", "all"), ("lines", ["*"])):
+        parse(src, tmp_path / how / "parsed", statistics=statistics)
+        s = stats(tmp_path / how / "parsed", tmp_path / how / "out", graphs="none")
+        doc = json.loads((tmp_path / how / "parsed" / "parsed.json").read_text())
+        html = (tmp_path / how / "out" / "report.html").read_text()
+        out[how] = (doc["scalars"], (tmp_path / how / "out" / "csv" / "scalars.csv").read_text(),
+                    html[html.index('<table id="scalar-table">'):].split("</table>")[0], s.scalars)
+    assert out["bulk"] == out["lines"]
+    rows, csv_text, table, count = out["bulk"]
+    assert count == 30_018 and csv_text.count("\n") == 30_019
+    assert rows[5] == {"run": "Mix-0-20261121-1", "module": "Net.b", "name": "e", "value": "5", "attrs": {"unit": "B"}}
+    assert "Mix-0-20261121-1,Net.c,\"n,x\",13\n" in csv_text and ",Net.b,c,inf\n" in csv_text

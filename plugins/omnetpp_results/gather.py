@@ -81,25 +81,42 @@ def gather(table: Table, kind: Kind, keep: Callable[[dict], bool], labels: dict,
            each: Callable[[dict], None] | None = None, keep_undrawn: bool = False) -> Gathered:
     """keep(item): selected or not; each(item) is called for every selected item in file order
     (its CSV line, for instance)."""
-    out = Gathered(kind.name)
+    g = Gatherer(kind, keep, labels, each, keep_undrawn)
     for offset, item in table.scan():
-        if not keep(item):
-            continue
-        out.count += 1
-        if each is not None:
-            each(item)
-        group = out.groups.get(item["name"])
+        g.item(offset, item)
+    return g.out
+
+
+class Gatherer:
+    """gather()'s state, fed one item at a time (or plain scalars in bulk: scalartable.py)."""
+
+    def __init__(self, kind: Kind, keep: Callable[[dict], bool], labels: dict,
+                 each: Callable[[dict], None] | None = None, keep_undrawn: bool = False):
+        self.kind, self.keep, self.labels, self.each, self.keep_undrawn = kind, keep, labels, each, keep_undrawn
+        self.out = Gathered(kind.name)
+
+    def group(self, name: str) -> NameGroup:
+        group = self.out.groups.get(name)
         if group is None:
-            if len(out.groups) >= MAX_NAMES:
-                raise ResultsError(f"more than {MAX_NAMES:,} distinct {kind.name} names "
+            if len(self.out.groups) >= MAX_NAMES:
+                raise ResultsError(f"more than {MAX_NAMES:,} distinct {self.kind.name} names "
                                    "(limit of the engine): select fewer with the statistics option")
-            group = out.groups[item["name"]] = NameGroup(item["name"])
-        drawn = kind.drawn(item)
-        group.add(item, where(item, labels), kind.figures(item), drawn, offset)
+            group = self.out.groups[name] = NameGroup(name)
+        return group
+
+    def item(self, offset: int, item: dict) -> None:
+        if not self.keep(item):
+            return
+        out = self.out
+        out.count += 1
+        if self.each is not None:
+            self.each(item)
+        group = self.group(item["name"])
+        drawn = self.kind.drawn(item)
+        group.add(item, where(item, self.labels), self.kind.figures(item), drawn, offset)
         if drawn:
             out.drawn += 1
-        elif keep_undrawn:
+        elif self.keep_undrawn:
             out.undrawn_count += 1
             if len(out.undrawn) < UNDRAWN_KEPT:
                 out.undrawn.append(item)
-    return out

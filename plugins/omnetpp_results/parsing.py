@@ -109,6 +109,7 @@ def _read_results(inputs: Inputs, sink: Sink, sel: Selection, runconfig, progres
 
     def select(run, module, name) -> bool:
         return run_ok(run) and sel(run, module, name)
+    select.whole_runs = sel.kind == "all"  # module and name do not matter: readers may skip them
 
     files, skipped, problems, configs_seen = [], [], [], set()
     for kind, paths in (("vec", inputs.vec), ("sca", inputs.sca)):

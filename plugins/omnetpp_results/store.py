@@ -92,6 +92,12 @@ class _Spill:
         self.pending = row
         self.n += 1
 
+    def add_lines(self, text: str, n: int) -> None:
+        """n rows already as JSON lines (no attr line can follow them)."""
+        self.flush()
+        self.f.write(text)
+        self.n += n
+
     def flush(self) -> None:
         if self.pending is not None:
             self.f.write(json.dumps(self.pending) + "\n")
@@ -112,6 +118,21 @@ class _Spill:
         self.flush()
         self.f.seek(0)
         yield from self.f
+
+    def copy_rows(self, out, block: int = 8 << 20) -> None:
+        """Every row into the binary file out as parsed.json has them: a comma after each line
+        but the last (in blocks, not line by line: a .sca may hold millions of rows)."""
+        self.flush()
+        self.f.flush()
+        with open(self.path, "rb") as f:
+            data = f.read(block)
+            while data:
+                more = f.read(block)
+                if more:
+                    out.write(data.replace(b"\n", b",\n"))
+                else:
+                    out.write(data[:-1].replace(b"\n", b",\n") + b"\n")
+                data = more
 
     def close(self, remove: bool) -> None:
         self.f.close()
@@ -406,19 +427,24 @@ class Sink:
             for i, name in enumerate(TABLES):
                 f.write(f'"{name}": [\n'.encode())
                 tables[name] = [f.tell(), len(getattr(self, name))]
-                last = len(getattr(self, name)) - 1
-                for j, line in enumerate(getattr(self, name).rows()):
-                    if name == "vectors":
-                        row = json.loads(line)
-                        row.update(self.accs.summary(row["key"]))
-                        line = json.dumps(row) + "\n"
-                    f.write((line if j == last else line[:-1] + ",\n").encode())
+                if name == "vectors":
+                    self._write_vectors(f)
+                else:
+                    getattr(self, name).copy_rows(f)
                 f.write(b"]}\n" if i == len(TABLES) - 1 else b"],\n")
         meta["tables"] = tables
         mtmp = self.dir / "parsed.meta.json.tmp"
         mtmp.write_text(json.dumps(meta), encoding="utf-8")
         os.replace(tmp, self.dir / "parsed.json")
         os.replace(mtmp, self.dir / "parsed.meta.json")
+
+    def _write_vectors(self, f) -> None:
+        """The vectors' rows with their summaries, one line each, a comma after all but the last."""
+        last = len(self.vectors) - 1
+        for j, line in enumerate(self.vectors.rows()):
+            row = json.loads(line)
+            row.update(self.accs.summary(row["key"]))
+            f.write((json.dumps(row) + ("\n" if j == last else ",\n")).encode())
 
     def close(self) -> None:
         if not self._series.closed:

@@ -185,8 +185,9 @@ class Lines:
     is not yielded.
     """
 
-    def __init__(self, f, path=None, strict: bool = True, chunk: int = 1 << 20):
+    def __init__(self, f, path=None, strict: bool = True, chunk: int = 1 << 20, fast=None):
         self.f, self.path, self.strict, self.chunk = f, path, strict, chunk
+        self.fast = fast  # fast(buf, pos, end) -> where the lines it took in bulk end (pos: none)
         self.cut_bytes = 0
         self.lines = 0
 
@@ -207,10 +208,8 @@ class Lines:
     def __iter__(self):
         chunks = Chunks(self.f, self.chunk, self.strict, lambda: self._too_long(self.lines + 1))
         pending, pending_at = None, 0  # a line continued with a backslash
-        for buf, _ in chunks:
-            parts = buf.split(b"\n")
-            parts.pop()
-            for raw in parts:
+        for buf, cut in chunks:
+            for raw in self._parts(buf, cut, lambda: pending is None):
                 self.lines += 1
                 if len(raw) > MAX_LINE:
                     if self.strict:
@@ -232,3 +231,21 @@ class Lines:
         if pending is not None:
             yield pending_at, pending
         self.cut_bytes = len(chunks.rest)
+
+    def _parts(self, buf: bytes, cut: int, free):
+        """The lines of buf[:cut] to read one by one; runs of lines that fast() takes in bulk
+        (never inside a continued line, free() says) are only counted."""
+        if self.fast is None:
+            parts = buf.split(b"\n")
+            parts.pop()
+            yield from parts
+            return
+        pos = 0
+        while pos < cut:
+            if free() and (end := self.fast(buf, pos, cut)) > pos:
+                self.lines += buf.count(b"\n", pos, end)
+                pos = end
+                continue
+            nl = buf.index(b"\n", pos, cut)
+            yield buf[pos:nl]
+            pos = nl + 1

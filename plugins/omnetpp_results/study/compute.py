@@ -61,8 +61,10 @@ class Result:
         if acc is None:
             acc = self.points[combo] = Acc()
         acc.add(x)
-        if math.isfinite(x):
-            self.lo, self.hi = min(self.lo, x), max(self.hi, x)
+        if x < self.lo and x != -math.inf:  # the finite extremes (NaN compares false)
+            self.lo = x
+        if x > self.hi and x != math.inf:
+            self.hi = x
 
     def varies(self) -> bool:
         return self.hi > self.lo
@@ -139,6 +141,16 @@ class Study:
         if "mean" in item["fields"]:
             self._add(item, "mean", item["fields"]["mean"])
 
+    def add_scalars(self, runs: list[str], modules: list[str], names: list[str], values: list[float]) -> None:
+        """scalar() of many scalars without attributes at once, in file order (the same steps:
+        no dict per item, a run looked up once for its consecutive scalars)."""
+        hit, last = None, None
+        for run, module, name, x in zip(runs, modules, names, values):
+            if run != last:
+                hit, last = self.of_run.get(run), run
+            if hit is not None:
+                self._result(hit[0], module, name, "value", None).add(hit[1], x)
+
     def _add(self, item: dict, field_: str, value) -> None:
         hit = self.of_run.get(item["run"])
         if hit is None:
@@ -147,14 +159,16 @@ class Study:
             x = float(value)
         except (TypeError, ValueError):
             return
-        cs, combo = hit
-        key = (item["module"], item["name"], field_)
+        self._result(hit[0], item["module"], item["name"], field_, item.get("attrs")).add(hit[1], x)
+
+    @staticmethod
+    def _result(cs: ConfigStudy, module: str, name: str, field_: str, attrs: dict | None) -> Result:
+        key = (module, name, field_)
         res = cs.results.get(key)
         if res is None:
-            attrs = item.get("attrs") or {}
-            res = cs.results[key] = Result(item["module"], item["name"], field_, attrs.get("title", ""),
-                                           attrs.get("unit", ""))
-        res.add(combo, x)
+            attrs = attrs or {}
+            res = cs.results[key] = Result(module, name, field_, attrs.get("title", ""), attrs.get("unit", ""))
+        return res
 
     def variables(self) -> list[str]:
         return list(dict.fromkeys(v for cs in self.configs.values() for v in cs.variables))
@@ -168,12 +182,13 @@ class Study:
             fixed = ["configname", "module", "name", "field", "n", "mean", "stddev", "ci95_low", "ci95_high"]
             w.writerow([plain(x) for x in [*fixed[:4], *columns(cols, fixed), *fixed[4:]]])
             for cs in self.configs.values():
+                combos = {combo: [plain(dict(zip(cs.variables, combo)).get(v, "")) for v in cols]
+                          for combo in cs.combos}  # each combination's cells once, not per result
                 for res in cs.results.values():
+                    head = [plain(x) for x in (cs.config, res.module, res.name, res.field)]
                     for combo, acc in res.points.items():
-                        values = dict(zip(cs.variables, combo))
                         ci = acc.interval()
-                        w.writerow([*(plain(x) for x in (cs.config, res.module, res.name, res.field,
-                                                         *(values.get(v, "") for v in cols))), acc.n, repr(acc.mean),
+                        w.writerow([*head, *combos[combo], acc.n, repr(acc.mean),
                                     _num(acc.stddev()), _num(ci and ci[0]), _num(ci and ci[1])])
                         rows += 1
         return rows
