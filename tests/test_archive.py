@@ -77,7 +77,8 @@ def running_world(tmp_path, seafile=None):
                "AIRFLOW_CONN_COLD": json.dumps(cold_conn),
                "AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(["hot", "cold"]),
                "AIRFLOW_CONN_SIMPOST_CATALOG": json.dumps({"conn_type": "sqlite", "host": str(path)}),
-               "SIMPOST_UPLOAD_RETRY_BUDGET": "1", "SIMPOST_RETRY_DELAY": "0"}
+               "SIMPOST_UPLOAD_RETRY_BUDGET": "1", "SIMPOST_RETRY_DELAY": "0",
+               "LOCAL_CLOUD_RETRY_BUDGET": "10"}  # a stopped archive server fails in 10 s of retrying, not 120
         with Catalog.open(f"sqlite:///{path}") as catalog:
             yield env, catalog, hot, cold, key
     finally:
