@@ -36,7 +36,7 @@ def housekeeping_schedule(variable: str) -> str | None:
 DEFAULT_RESTORE_POKE_S = 300
 #: storage_restore's first wait between pokes; it doubles up to restore_poke_seconds(): a request that
 #: joined a restore of a hot copy hears of its end in seconds, a thaw of hours is asked a few times more
-FIRST_RESTORE_POKE_S = 10
+FIRST_RESTORE_POKE_S = 20
 #: the longest storage_restore waits for S3 to thaw a copy (DEEP_ARCHIVE Bulk: up to 48 h)
 THAW_TIMEOUT = timedelta(days=3)
 
