@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from simpost.limits import THAW_TIMEOUT, restore_poke_seconds, task_timeout
+from simpost.limits import FIRST_RESTORE_POKE_S, THAW_TIMEOUT, restore_poke_seconds, retry_delay, task_timeout
 
 log = logging.getLogger(__name__)
 DEFAULT_KEEP_DAYS = 7
+# Airflow 3.3 fails a reschedule-mode sensor whose poke's executor event reaches the scheduler after its
+# next poke was queued (apache/airflow#71172, open); a retry of `wait` only asks again, so it absorbs that
+WAIT_RETRIES = 3
 
 DOC = """
 ### storage_restore
@@ -24,9 +28,10 @@ called back as a `restored` event of the run result JSON; a failed restore is ma
 back with its one-line reason.
 
 An archived copy in a cold S3 class (`archive_storage_class`, e.g. GLACIER) is first thawed by S3
-(RestoreObject, in the backend's `restore_tier` for `restore_days`): **wait** asks S3 every
-`SIMPOST_RESTORE_POKE_SECONDS` (default 300) and gives its worker back in between (reschedule
-mode), for at most 3 days. While it runs the catalog says `restoring` ("ready in about N hours"):
+(RestoreObject, in the backend's `restore_tier` for `restore_days`): **wait** asks S3 after some seconds,
+then at doubling intervals up to `SIMPOST_RESTORE_POKE_SECONDS` (default 300), and gives its worker
+back in between (reschedule mode), for at most 3 days; a request that joined a running restore
+asks the same way whether it ended. While it runs the catalog says `restoring` ("ready in about N hours"):
 a second request for the same archive joins the first instead of copying twice; a restore whose
 worker was killed is taken over by the next request once it has been silent for longer than the
 task timeout. An archive with no copy left fails at once.
@@ -120,7 +125,9 @@ def storage_restore():
             raise AirflowFailException(str(err)) from None
         return plan.as_dict()
 
-    @task.sensor(poke_interval=restore_poke_seconds(), timeout=THAW_TIMEOUT.total_seconds(), mode="reschedule")
+    @task.sensor(poke_interval=min(FIRST_RESTORE_POKE_S, restore_poke_seconds()), exponential_backoff=True,
+                 max_wait=timedelta(seconds=restore_poke_seconds()), timeout=THAW_TIMEOUT.total_seconds(),
+                 mode="reschedule", retries=WAIT_RETRIES, retry_delay=retry_delay())
     def wait(plan: dict) -> bool:
         """Whether the archived copy is readable (S3 thawing it) or the joined restore ended."""
         from simpost.restore import Plan, RestoreFailed, ready

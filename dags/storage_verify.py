@@ -21,7 +21,8 @@ Checks that every archive is where the catalog says it is (git-annex's `fsck` an
    copies of their archive (the name carries the simulation id and the SHA-256's first 12 digits);
 2. **verify**: each copy the catalog calls `present` is asked of its service (local_cloud re-hashes
    the stored bytes; Dropbox gives its content_hash, Seafile its file id, all their size): a copy
-   that is gone or changed becomes `lost`;
+   that is gone or changed becomes `lost`; a present S3 copy whose signed link has ended or ends
+   within a day (at most 7 days, while the copy is kept its keep days) gets a fresh one in the catalog;
 3. **repair**: `failed` and `lost` copies, and archives with fewer copies than their run asked for,
    are copied again from a present copy (downloaded into the work dir, SHA-256 checked, uploaded).
 

@@ -5,6 +5,8 @@
   simpost ... where SIMULATION_ID | catalog export [--since DATE] [--out FILE] | catalog import FILE
   simpost ... restore SIMULATION_ID [--backend B] [--keep-days N] [--wait]
 The password comes from SIMPOST_AIRFLOW_PASSWORD (never from the command line, where `ps` shows it).
+Exit status: 0 done, 1 the run failed or was refused, 2 Airflow refused a call, 3 `restore --wait`
+gave up waiting while the restore goes on.
 """
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from simpost_client.client import RESTORE_DAG_ID, Simpost, SimpostError, progress_bar
+from simpost_client.client import RESTORE_DAG_ID, Simpost, SimpostError, StillRunning, progress_bar
 
 RESOURCES = ("peak_sim_ram_bytes", "peak_disk_bytes", "sim_wall_seconds")
+STILL_RUNNING = 3  # exit status of `restore --wait` that stopped waiting: the restore goes on
 
 
 def _resource(text: str) -> tuple[str, float]:
@@ -123,6 +126,12 @@ def _run(client: Simpost, args) -> int:
 
 
 def _restore(client: Simpost, args) -> int:
+    """Start storage_restore for the simulation's newest archive; with --wait, its new link. A
+    simulation the catalog does not know is answered at once, without starting a run."""
+    if next(client.archives(simulation_id=args.simulation_id), None) is None:
+        print(f"simpost: no archive of simulation {args.simulation_id!r} in the catalog: nothing to restore",
+              file=sys.stderr)
+        return 1
     conf = {"simulation_id": args.simulation_id, "storage_backend": args.backend, "keep_days": args.keep_days,
             "notification_email": args.email, "callback_endpoint": args.callback}
     run_id = client.trigger({k: v for k, v in conf.items() if v is not None}, dag_id=RESTORE_DAG_ID)
@@ -130,11 +139,22 @@ def _restore(client: Simpost, args) -> int:
     if not args.wait:
         print(run_id)
         return 0
-    if client.wait(run_id, timeout=args.timeout, dag_id=RESTORE_DAG_ID)["state"] != "success":
-        print(f"restore {run_id} failed (see the task log of storage_restore in the UI)", file=sys.stderr)
-        return 1
+    try:
+        state = client.wait(run_id, timeout=args.timeout, dag_id=RESTORE_DAG_ID)["state"]
+    except StillRunning:
+        print(f"simpost: restore {run_id} is still running after {args.timeout:.0f} s and goes on without waiting:"
+              " a copy in a cold S3 class (GLACIER, DEEP_ARCHIVE) takes hours to thaw.\n"
+              f"Look again with `simpost where {args.simulation_id}` (its copy says restoring, then present with"
+              f" the link), or wait with `simpost restore {args.simulation_id} --wait` (it joins this restore).",
+              file=sys.stderr)
+        return STILL_RUNNING
     restored = client.result(run_id, RESTORE_DAG_ID)
-    print(f"restored on {restored['backend']} until {restored['expires_at'] or 'kept'}", file=sys.stderr)
+    if state != "success":
+        why = restored["reason"] if restored and restored.get("reason") else "see the task log of storage_restore"
+        print(f"simpost: restore {run_id} failed: {why}", file=sys.stderr)
+        return 1
+    until = f"link valid until {_when(restored['expires_at'])}" if restored["expires_at"] else "link does not expire"
+    print(f"restored on {restored['backend']}; {until}", file=sys.stderr)
     print(restored["link"])
     return 0
 

@@ -26,6 +26,10 @@ class SimpostError(Exception):
     """Airflow refused a call or a run failed; the message is Airflow's own reason."""
 
 
+class StillRunning(SimpostError):
+    """wait() gave up before the run finished; the run itself goes on."""
+
+
 class Simpost:
     def __init__(self, airflow_url: str, username: str, password: str, *, timeout: float = 30.0):
         self.base = airflow_url.rstrip("/")
@@ -143,7 +147,7 @@ class Simpost:
             if run["state"] in FINISHED:
                 return run
             if time.monotonic() > deadline:
-                raise SimpostError(f"run {run_id} still {run['state']} after {timeout:.0f}s")
+                raise StillRunning(f"run {run_id} still {run['state']} after {timeout:.0f}s")
             time.sleep(poll)  # polling interval of a remote API
 
     def archives(self, simulation_id: str | None = None, search: str | None = None,

@@ -179,6 +179,21 @@ def test_copies_to_verify_oldest_first_and_resumable(catalog):
     assert len(catalog.copies(backend="b", states=["present"])) == 3
 
 
+def test_links_ending_are_present_copies_with_a_link_end_before_a_time_soonest_first(catalog):
+    ends = {"gone": T0 - timedelta(days=1), "soon": T0 + timedelta(hours=6), "later": T0 + timedelta(days=5),
+            "forever": None}
+    for n, (remote_id, end) in enumerate(ends.items()):
+        catalog.record_archive(sha(n), 1, "s")
+        catalog.record_copy(sha(n), "s3", "present", remote_id=remote_id, link_expires=end)
+    catalog.record_archive(sha(9), 1, "s")
+    catalog.record_copy(sha(9), "s3", "lost", remote_id="lost", link_expires=T0 - timedelta(days=2))
+    catalog.record_copy(sha(0), "other", "present", remote_id="elsewhere", link_expires=T0 - timedelta(days=3))
+    soon = T0 + timedelta(days=1)
+    assert [c.remote_id for c in catalog.links_ending(soon)] == ["elsewhere", "gone", "soon"]
+    assert [c.remote_id for c in catalog.links_ending(soon, backend=["s3"])] == ["gone", "soon"]
+    assert [c.remote_id for c in catalog.links_ending(soon, backend="s3", limit=1)] == ["gone"]
+
+
 def test_archives_to_repair(catalog):
     catalog.record_archive(sha(1), 1, "s", copies_wanted=2)  # short: one present of two
     catalog.record_copy(sha(1), "a", "present")

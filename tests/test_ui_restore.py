@@ -30,6 +30,7 @@ from local_cloud.testing import LocalCloudServer
 from playwright.sync_api import FrameLocator, expect
 from simpost.catalog import Catalog
 from simpost_client.__main__ import main as simpost_cli
+from simpost_client.client import Simpost
 from storage_backends import open_backend
 from storage_backends.naming import remote_name
 from test_archive import local_conn
@@ -42,6 +43,7 @@ from conftest import POOLS, REPO
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1800)]
 RESTORE_DAG = "storage_restore"
 ARCHIVED, ON_S3, FAILS = "archived-ui-7", "s3-ui-3", "archived-ui-8"
+BY_CLI, NO_COPY = "archived-cli-9", "no-copy-cli-2"
 RESTORE_MS = 600_000  # one storage_restore run through the scheduler, on a loaded 2-core machine
 S3_DAYS_LEFT = 2  # the S3 copy's keep days end in 2 days: a fresh link lasts that long, not 7 days
 
@@ -265,3 +267,53 @@ def test_new_link_button_replaces_an_s3_copys_link(world):
     world.ui.page.mouse.move(0, 0)
     assert world.ui.shot("results-new-link").stat().st_size > 10_000
     assert hashlib.sha256(requests.get(href, timeout=30).content).hexdigest() == world.on_s3
+
+
+def _cli(world: World, monkeypatch, *args: str) -> int:
+    """The client as a person runs it, against the deployment's api-server."""
+    monkeypatch.setenv("SIMPOST_AIRFLOW_PASSWORD", world.cluster.password)
+    return simpost_cli(["--airflow", world.cluster.base_url, "--user", world.cluster.username, *args])
+
+
+def test_simpost_restore_prints_the_new_link_and_a_second_one_joins_the_first(world, tmp_path, monkeypatch, capsys):
+    sha256 = _archived(world.catalog, world.conns, tmp_path, BY_CLI)
+    assert _cli(world, monkeypatch, "restore", BY_CLI, "--wait", "--timeout", "0") == 3  # stops waiting at once
+    first = capsys.readouterr()
+    first_run = re.search(r"^triggered (\S+)$", first.err, re.M).group(1)
+    assert first.out == "" and f"restore {first_run} is still running after 0 s and goes on" in first.err
+    assert "GLACIER" in first.err and f"`simpost where {BY_CLI}`" in first.err
+    assert f"`simpost restore {BY_CLI} --wait` (it joins this restore)" in first.err
+
+    assert _cli(world, monkeypatch, "restore", BY_CLI, "--wait", "--timeout", str(RESTORE_MS / 1000)) == 0
+    second = capsys.readouterr()
+    second_run = re.search(r"^triggered (\S+)$", second.err, re.M).group(1)
+    copy = world.catalog.copy(sha256, "hot")
+    assert copy.state == "present" and second.out == f"{copy.link}\n"
+    assert f"restored on hot; link valid until {copy.link_until:%Y-%m-%d %H:%M} UTC" in second.err
+    assert hashlib.sha256(requests.get(copy.link, timeout=30).content).hexdigest() == sha256
+
+    assert world.cluster.wait(RESTORE_DAG, first_run, timeout=RESTORE_MS / 1000) == "success"
+    client = Simpost(world.cluster.base_url, world.cluster.username, world.cluster.password)
+    assert client.result(first_run, RESTORE_DAG)["link"] == copy.link  # both requests, one copy, one link
+    assert copy.claimed_by in (f"{RESTORE_DAG}/{first_run}", f"{RESTORE_DAG}/{second_run}")
+    ends = [datetime.fromisoformat(r["end_date"]) for r in _restore_runs(world)
+            if r["dag_run_id"] in (first_run, second_run)]
+    assert len(ends) == 2 and abs(ends[0] - ends[1]) < timedelta(seconds=150)  # the joiner heard soon, not in 300 s
+    hot = open_backend(settings_of("hot", world.conns["hot"]))
+    assert [f.name for f in hot.list_uploads() if BY_CLI in f.name] == [copy.remote_name]  # copied once
+
+
+def test_simpost_restore_of_what_cannot_be_restored_answers_in_one_line(world, tmp_path, monkeypatch, capsys):
+    runs = len(_restore_runs(world))
+    assert _cli(world, monkeypatch, "restore", "never-simulated", "--wait") == 1
+    unknown = capsys.readouterr()
+    assert unknown.out == "" and unknown.err == (
+        "simpost: no archive of simulation 'never-simulated' in the catalog: nothing to restore\n")
+    assert len(_restore_runs(world)) == runs  # answered without starting a run
+
+    sha256 = _put(world.catalog, world.conns, "cold", _zip(tmp_path, NO_COPY), NO_COPY, "deleted", 0)
+    assert _cli(world, monkeypatch, "restore", NO_COPY, "--wait", "--timeout", str(RESTORE_MS / 1000)) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0].startswith("triggered ")
+    assert err[1] == (f"simpost: restore {err[0].removeprefix('triggered ')} failed: restore refused: archive"
+                      f" {sha256[:12]} of simulation {NO_COPY} has no copy left to restore from")

@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from emulators.s3 import s3_bucket, s3_server  # noqa: F401  (fixtures)
 from emulators.fixtures import (  # noqa: F401  (fixtures)
     DROPBOX_APP_SECRET,
     DROPBOX_REFRESH_TOKEN,
@@ -329,3 +332,75 @@ def test_archives_with_no_copy_left_are_mailed_to_the_admin_once_per_run(airflow
         assert all(g in part for g in gone), part
     assert "2 archives without a present copy" in parts[0]  # the run's summary
     assert len(mailbox.messages) == 1
+
+
+def _signed(link: str) -> tuple[datetime, int]:
+    """When a presigned link was signed and for how many seconds."""
+    query = parse_qs(urlsplit(link).query)
+    return (datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc),
+            int(query["X-Amz-Expires"][0]))
+
+
+def test_signed_links_that_end_before_their_copy_are_signed_anew(s3_bucket, tmp_path):
+    """Copies on S3 kept 30 days, their links signed for 7: verify signs anew the link that has
+    ended and the one ending within a day (for what the copy has left, at most 7 days), and
+    leaves the one with days left; a dry run only says so."""
+    from emulators.fixtures import settings_of
+    from simpost.verify import verify_pass
+    from storage_backends import open_backend
+
+    backend = open_backend(settings_of("s3_lab", s3_bucket.conn_json(keep_days=30)))
+    now = datetime.now(timezone.utc)
+    ages = {"ended": timedelta(days=8), "ending": timedelta(days=6, hours=12), "fresh": timedelta(days=1)}
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        sha = {}
+        for i, (name, age) in enumerate(ages.items()):
+            up, sha[name] = _upload(backend, tmp_path, i, name)
+            assert up.link_expires_at - up.uploaded_at == timedelta(days=7)  # a copy kept 30 days, its link 7
+            uploaded = now - age  # as the copy would stand `age` after its upload
+            catalog.record_archive(sha[name], up.size, name)
+            catalog.record_copy(sha[name], "s3_lab", "present", remote_id=up.remote_id, remote_name="x", link=up.link,
+                                uploaded=uploaded, expires=uploaded + timedelta(days=30),
+                                link_expires=uploaded + timedelta(days=7))
+        before = {name: catalog.copy(sha[name], "s3_lab") for name in ages}
+        dry = verify_pass(catalog, {"s3_lab": backend}, tmp_path / "work", batch=10, dry_run=True, log=lambda m: None)
+        assert dry.relinked == [f"{sha['ended'][:12]} on s3_lab", f"{sha['ending'][:12]} on s3_lab"]
+        assert all(catalog.copy(sha[n], "s3_lab").link_expires == before[n].link_expires for n in ages)
+        report = verify_pass(catalog, {"s3_lab": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert report.relinked == dry.relinked and report.verified == 3 and report.lost == []
+        assert "2 links signed anew" in report.summary()
+        for name in ("ended", "ending"):
+            copy = catalog.copy(sha[name], "s3_lab")
+            signed, seconds = _signed(copy.link)
+            assert copy.state == "present" and copy.link_expires - before[name].link_expires > timedelta(days=6)
+            assert abs(signed - now) < timedelta(minutes=2) and seconds == 7 * 86400  # 22 and 23.5 days left
+            assert abs(copy.link_expires - (signed + timedelta(seconds=seconds))) < timedelta(seconds=1)
+            assert copy.expires == before[name].expires  # the copy is kept as long as before
+            assert sha256_of(requests.get(copy.link, timeout=30).content) == sha[name]
+        fresh = catalog.copy(sha["fresh"], "s3_lab")
+        assert (fresh.link, fresh.link_expires) == (before["fresh"].link, before["fresh"].link_expires)
+        again = verify_pass(catalog, {"s3_lab": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert again.relinked == []  # signed once: the fresh links last for days
+
+
+def test_a_fresh_link_lasts_no_longer_than_its_copy(s3_bucket, tmp_path):
+    """A copy with two days left gets a link for those two days; one past its keep days (retention
+    has not run yet) a link for an hour."""
+    from emulators.fixtures import settings_of
+    from simpost.verify import verify_pass
+    from storage_backends import open_backend
+
+    backend = open_backend(settings_of("s3_lab", s3_bucket.conn_json(keep_days=30)))
+    now = datetime.now(timezone.utc)
+    with Catalog.open(f"sqlite:///{tmp_path / 'c.db'}") as catalog:
+        sha = {}
+        for i, (name, left) in enumerate({"two-days": timedelta(days=2), "past": -timedelta(hours=1)}.items()):
+            up, sha[name] = _upload(backend, tmp_path, i, name)
+            catalog.record_archive(sha[name], up.size, name)
+            catalog.record_copy(sha[name], "s3_lab", "present", remote_id=up.remote_id, remote_name="x", link=up.link,
+                                expires=now + left, link_expires=now - timedelta(hours=2))
+        report = verify_pass(catalog, {"s3_lab": backend}, tmp_path / "work", batch=10, log=lambda m: None)
+        assert len(report.relinked) == 2
+        two_days, past = (catalog.copy(sha[n], "s3_lab") for n in ("two-days", "past"))
+        assert abs(two_days.link_expires - two_days.expires) < timedelta(minutes=2)
+        assert _signed(past.link)[1] == 3600 and past.link_expires > past.expires

@@ -34,10 +34,14 @@ def housekeeping_schedule(variable: str) -> str | None:
 
 #: default for SIMPOST_RESTORE_POKE_SECONDS: how often storage_restore asks S3 whether a thaw is done
 DEFAULT_RESTORE_POKE_S = 300
+#: storage_restore's first wait between pokes; it doubles up to restore_poke_seconds(): a request that
+#: joined a restore of a hot copy hears of its end in seconds, a thaw of hours is asked a few times more
+FIRST_RESTORE_POKE_S = 20
 #: the longest storage_restore waits for S3 to thaw a copy (DEEP_ARCHIVE Bulk: up to 48 h)
 THAW_TIMEOUT = timedelta(days=3)
 
 
 def restore_poke_seconds() -> float:
-    """Seconds between storage_restore's questions to S3; its worker is given back in between."""
+    """The longest wait between storage_restore's questions (to S3, or whether a joined restore
+    ended); its worker is given back in between."""
     return float(os.environ.get("SIMPOST_RESTORE_POKE_SECONDS") or DEFAULT_RESTORE_POKE_S)

@@ -1,6 +1,8 @@
 """storage_verify's work (no Airflow): every copy the catalog calls present is checked against its
 service, lost and failed copies are copied again from a present one, and files on a backend that
-the catalog does not know (uploaded before it existed) are adopted.
+the catalog does not know (uploaded before it existed) are adopted, and a present copy whose signed
+link has ended or ends within LINK_MARGIN (S3: at most 7 days, a copy may be kept 30) gets a fresh
+one in the catalog, so the Results view and `simpost where` never show a dead link.
 
 Resumable by construction: all state is in the catalog, written copy by copy. A pass verifies the
 copies not verified since it (or its run, for a retried task) started, the longest unverified
@@ -23,12 +25,14 @@ from simpost.catalog import REPAIRABLE, Archive, Catalog, Copy
 from simpost.copies import checksum_of, reason_of, upload_copy
 from storage_backends.base import BackendError, RemoteFile, RemoteStat, file_sha256
 from storage_backends.naming import remote_name
+from storage_backends.s3_backend import link_signer
 
 # `<slug>_<simulation_id>_<first 12 of sha256>.zip` (storage_backends.naming)
 NAME_PARTS = re.compile(r"^[a-z0-9-]+_(?P<simulation_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})_(?P<prefix>[0-9a-f]{12})\.zip$")
 STALE_PENDING = timedelta(hours=24)  # an upload pending this long died with its worker
 THREADS = 8  # services asked at once
 CHUNK = 100  # copies per catalog transaction
+LINK_MARGIN = timedelta(days=1)  # a signed link ending sooner than this is signed anew (runs are daily)
 
 
 @dataclasses.dataclass
@@ -40,6 +44,7 @@ class VerifyReport:
     lost: list[str] = dataclasses.field(default_factory=list)
     expired: list[str] = dataclasses.field(default_factory=list)  # gone after their keep days: deleted
     repaired: list[str] = dataclasses.field(default_factory=list)
+    relinked: list[str] = dataclasses.field(default_factory=list)  # signed links renewed
     adopted: list[str] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
     unrecoverable: list[str] = dataclasses.field(default_factory=list)
@@ -48,7 +53,8 @@ class VerifyReport:
         would = "would be " if self.dry_run else ""
         return (f"{self.verified} copies verified, {len(self.lost)} {would}lost, {len(self.expired)} expired, "
                 f"{len(self.repaired)} {would}"
-                f"copied again, {len(self.adopted)} {would}adopted, {len(self.errors)} errors, "
+                f"copied again, {len(self.adopted)} {would}adopted, {len(self.relinked)} links {would}signed anew, "
+                f"{len(self.errors)} errors, "
                 f"{len(self.unrecoverable)} archives without a present copy")
 
     def as_dict(self) -> dict:
@@ -118,6 +124,24 @@ def verify_copies(catalog: Catalog, backends: dict, listed: dict, started: datet
             if not report.dry_run:
                 catalog.verified_many(intact, datetime.now(timezone.utc))
             log(f"verify: {start + len(chunk)} of {len(todo)} copies checked")
+
+
+def renew_links(catalog: Catalog, backends: dict, now: datetime, batch: int, report: VerifyReport,
+                log=print) -> None:
+    """Sign anew the links of present copies that end before now + LINK_MARGIN, on backends whose
+    links end on their own; the new link and its end are recorded (only while the copy is present)."""
+    signers = {b: s for b, s in ((b, link_signer(backend)) for b, backend in backends.items()) if s is not None}
+    if not signers:
+        return
+    for copy in catalog.links_ending(now + LINK_MARGIN, backend=sorted(signers), limit=batch):
+        tag = _tag(copy.archive_sha256, copy.backend)
+        report.relinked.append(tag)
+        log(f"verify: {tag}: its link ends {copy.link_expires.isoformat()}; "
+            f"{'would sign' if report.dry_run else 'signed'} a fresh one")
+        if not report.dry_run:
+            link, until = signers[copy.backend].fresh_link(copy.remote_id, copy.expires, now)
+            catalog.transition(copy.archive_sha256, copy.backend, ("present",), "present", link=link,
+                               link_expires=until)
 
 
 def fail_stale_pending(catalog: Catalog, now: datetime, dry_run: bool, log=print) -> None:
@@ -269,7 +293,7 @@ def _learn(catalog: Catalog, backend, remote, parts, work: Path, report: VerifyR
 
 def verify_pass(catalog: Catalog, backends: dict, work: Path, *, batch: int, dry_run: bool = False,
                 only: str | None = None, since: datetime | None = None, log=print) -> VerifyReport:
-    """One storage_verify run: adopt, verify, repair (see the module docstring). `since` is when
+    """One storage_verify run: adopt, verify, renew links, repair (see the module docstring). `since` is when
     the run started (default now): a retry of a run whose worker was killed passes the run's
     start, so it verifies only what the killed try had not written yet."""
     started = since or datetime.now(timezone.utc)
@@ -288,6 +312,7 @@ def verify_pass(catalog: Catalog, backends: dict, work: Path, *, batch: int, dry
         if backend.LISTING_VERIFIES:
             listed[backend_id] = {f.remote_id: f.stat() for f in listing}
     verify_copies(catalog, checked, listed, started, batch, report, log)
+    renew_links(catalog, checked, datetime.now(timezone.utc), batch, report, log)
     repair(catalog, backends, work, batch, report, only, log)
     log(f"verify: {report.summary()}")
     return report

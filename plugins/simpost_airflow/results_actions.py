@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from simpost.airflow_api import AirflowApi
 from simpost.catalog import Archive, Catalog, Copy
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 RESTORE_DAG = "storage_restore"
 RUN_PREFIX = "restore__"
 RUNNING = ("queued", "running")
-MIN_LINK_SECONDS = 3600  # a copy past its keep days stays until retention runs: its link gets an hour
 
 
 class ActionRefused(ValueError):
@@ -121,16 +120,11 @@ class LinkSigner:
 
     def fresh(self, copy: Copy, now: datetime | None = None) -> FreshLink | None:
         """A new link to a present copy on a backend whose links expire; None for any other copy."""
-        from storage_backends.s3_backend import MAX_LINK_SECONDS
-
         if copy.state != "present" or not copy.remote_id or not self.renews(copy.backend):
             return None
-        now = now or datetime.now(timezone.utc)
-        seconds = MAX_LINK_SECONDS
-        if copy.expires is not None:
-            seconds = min(max(int((copy.expires - now).total_seconds()), MIN_LINK_SECONDS), MAX_LINK_SECONDS)
-        link = self._signers[copy.backend].presign(copy.remote_id, seconds)
-        return FreshLink(copy.backend, link, now + timedelta(seconds=seconds))
+        link, until = self._signers[copy.backend].fresh_link(copy.remote_id, copy.expires,
+                                                             now or datetime.now(timezone.utc))
+        return FreshLink(copy.backend, link, until)
 
 
 def _signer(backend_id: str):
@@ -139,6 +133,7 @@ def _signer(backend_id: str):
     from airflow.sdk.exceptions import AirflowNotFoundException
     from simpost_airflow.backends import open_storage_backend
     from storage_backends.base import BackendError
+    from storage_backends.s3_backend import link_signer
 
     try:
         backend = open_storage_backend(backend_id)
@@ -147,7 +142,4 @@ def _signer(backend_id: str):
     except BackendError as err:  # a SettingsError names the connection and field, never a secret
         log.warning("results view: no fresh links for %s: %s", backend_id, err)
         return None
-    settings = backend.settings
-    if settings.service != "s3" or settings.config.public_base_url:
-        return None
-    return backend.service
+    return link_signer(backend)

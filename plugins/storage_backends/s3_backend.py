@@ -35,6 +35,7 @@ PART_SIZE = 16 * 1024 * 1024  # multipart above this; parts of this size (S3: 5 
 MAX_PARTS = 10_000
 TRANSFER_THREADS = 4  # parts in flight: memory is about this many parts
 MAX_LINK_SECONDS = 7 * 86400  # the longest a SigV4 presigned URL may live
+MIN_LINK_SECONDS = 3600  # a copy past its keep days stays until retention runs: a fresh link gets an hour
 TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
                    "InternalError", "ServiceUnavailable", "503", "500", "RequestLimitExceeded"}
 # What the Test button says for the answers a person can act on.
@@ -249,10 +250,22 @@ class S3Backend:
         """A plain link on a public bucket (it lasts as long as the object: no expiry of its own),
         else a presigned GET that lasts the earlier of keep days and 7 days (SigV4's limit), and
         when it stops working: the copy itself is kept for its keep days all the same."""
-        if self.cfg.public_base_url:
+        if not self.signs_links:
             return f"{self.cfg.public_base_url}/{quote(key)}", None
-        seconds = min(keep_days * 86400, MAX_LINK_SECONDS) if keep_days else MAX_LINK_SECONDS
-        return self.presign(key, seconds), uploaded_at + timedelta(seconds=seconds)
+        return self.fresh_link(key, keep_until(uploaded_at, keep_days), uploaded_at)
+
+    @property
+    def signs_links(self) -> bool:
+        """Whether this bucket's links end on their own (presigned), so a kept copy needs fresh ones."""
+        return not self.cfg.public_base_url
+
+    def fresh_link(self, remote_id: str, keep_until: datetime | None, now: datetime) -> tuple[str, datetime]:
+        """A new signed link to a present copy and when it stops working: when the copy goes
+        (`keep_until`), never past SigV4's 7 days, at least MIN_LINK_SECONDS."""
+        seconds = MAX_LINK_SECONDS
+        if keep_until is not None:
+            seconds = min(max(int((keep_until - now).total_seconds()), MIN_LINK_SECONDS), MAX_LINK_SECONDS)
+        return self.presign(remote_id, seconds), now + timedelta(seconds=seconds)
 
     def presign(self, remote_id: str, seconds: int = MAX_LINK_SECONDS) -> str:
         """A fresh link to a present copy (signing is local: no call, nothing to retry)."""
@@ -386,3 +399,10 @@ class S3Backend:
                         "simpost's retention deletes by keep days anyway.")
         return (f"The bucket has {len(rules)} lifecycle rule(s), none expiring objects under "
                 f"{self.cfg.prefix!r}; simpost's retention deletes by keep days.")
+
+
+def link_signer(backend) -> S3Backend | None:
+    """The service behind an opened backend when its links end on their own (s3 without a public
+    base URL), else None: its copies need a fresh link now and then (S3Backend.fresh_link)."""
+    service = getattr(backend, "service", backend)
+    return service if isinstance(service, S3Backend) and service.signs_links else None

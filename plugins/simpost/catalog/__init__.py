@@ -32,6 +32,7 @@ Public API (stable; the Results view and the client code against it):
     catalog.copies(backend=None, states=None) -> list[Copy]
     catalog.copies_to_verify(verified_before, backend=None, limit=100) -> list[Copy]  # backend: id or ids
     catalog.archives_to_repair(limit=100) -> list[Archive]
+    catalog.links_ending(before, backend=None, limit=100) -> list[Copy]  # present, link_expires < before
     catalog.archives_by_prefix(prefix) -> list[Archive]
 
 `fields` are Copy's remote_id, remote_name, link, checksum, uploaded, expires, link_expires,

@@ -298,9 +298,19 @@ class Catalog:
         query = (select(CopyRow, ArchiveRow.sha256).join(ArchiveRow).where(
             CopyRow.state == "present",
             or_(CopyRow.last_verified.is_(None), CopyRow.last_verified < verified_before)))
-        if backend is not None:
-            query = query.where(CopyRow.backend.in_([backend] if isinstance(backend, str) else list(backend)))
+        query = _on_backends(query, backend)
         query = query.order_by(CopyRow.last_verified.is_(None).desc(), CopyRow.last_verified, CopyRow.id).limit(limit)
+        with self.session() as session:
+            return [to_copy(row, sha) for row, sha in session.execute(query)]
+
+    def links_ending(self, before: datetime, backend: str | Sequence[str] | None = None,
+                     limit: int = 100) -> list[Copy]:
+        """Present copies whose link stops working before `before` while they are kept (an S3
+        signed link), the soonest first: storage_verify signs them anew."""
+        query = (select(CopyRow, ArchiveRow.sha256).join(ArchiveRow).where(
+            CopyRow.state == "present", CopyRow.link_expires.is_not(None), CopyRow.link_expires < before))
+        query = _on_backends(query, backend)
+        query = query.order_by(CopyRow.link_expires, CopyRow.id).limit(limit)
         with self.session() as session:
             return [to_copy(row, sha) for row, sha in session.execute(query)]
 
@@ -361,3 +371,10 @@ class Catalog:
         from simpost.catalog.exchange import import_lines
 
         return import_lines(self, lines)
+
+
+def _on_backends(query, backend: str | Sequence[str] | None):
+    """The query narrowed to copies on `backend` (one id or several; None: all)."""
+    if backend is None:
+        return query
+    return query.where(CopyRow.backend.in_([backend] if isinstance(backend, str) else list(backend)))
