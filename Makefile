@@ -32,9 +32,9 @@ test: install
 	deploy/ensure-chromium.sh
 	$(PY) -m pytest $(XDIST) --durations=15 $(PYTEST_ARGS)
 
-# The edit-run loop: no Airflow deployment, no browser.
+# The edit-run loop: no Airflow deployment, no browser, none of the slowest engine and server tests.
 test-quick: install
-	$(PY) -m pytest $(XDIST) -m "not airflow and not distributed and not browser" --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not airflow and not distributed and not browser and not slow" --durations=15 $(PYTEST_ARGS)
 
 airflow: install
 	$(PY) scripts/airflow_up.py

@@ -51,6 +51,7 @@ def test_one_line_index_is_not_used_and_says_why(shared_results, tmp_path):
     assert s["samples"] == 38536 and s["problems"] == []
 
 
+@pytest.mark.slow
 def test_index_of_too_many_vectors_is_not_used(tmp_path):
     n = MAX_INDEX_VECTORS + 1
     decl = "".join(f"vector {i} N.a v{i} TV\n" for i in range(n))

@@ -126,6 +126,7 @@ def test_public_set_equals_reference(name, tmp_path, index_report):
             assert f["index"].startswith("ignored: ") and len(f["index"]) > len("ignored: ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("graphs", ["statistic", "vector"])
 @pytest.mark.parametrize("name", SETS)
 def test_public_set_exports(name, graphs, tmp_path):

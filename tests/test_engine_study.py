@@ -219,6 +219,7 @@ def test_omnetpp61_experiment_with_itervar_lines(tmp_path):
     assert "numHosts=10, iaMean=1, #0 Aloha.server" in table
 
 
+@pytest.mark.slow
 def test_a_study_too_large_to_chart_is_listed_and_in_the_csv(tmp_path):
     g = generate_study(tmp_path / "src", modules=20, names=4, repetitions=3)
     assert g["varying"] > MAX_CHARTS

@@ -261,6 +261,7 @@ def test_item4_full_disk_downloads_deletes_abort_and_purge_work(tmp_path, figure
 
 # --- SIGKILL -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sigkill_and_restart_lose_no_acknowledged_byte(tmp_path, figures):
     sizes = [8 << 20, 12 << 20, 16 << 20, 10 << 20, 6 << 20, 14 << 20]
     files = [rand_file(tmp_path / f"k{i}.bin", n) for i, n in enumerate(sizes)]
