@@ -29,7 +29,7 @@ import requests
 from botocore.exceptions import ClientError
 from emulators.fixtures import settings_of, write_file
 from emulators.s3 import MotoS3, s3_bucket, s3_server  # noqa: F401  (fixtures)
-from test_archive import listeners  # noqa: F401  (fixture)
+from test_restore import listeners  # noqa: F401  (fixture)
 from local_cloud.testing import LocalCloudServer
 
 from simpost.archiving import ArchiveTier
