@@ -32,8 +32,8 @@ from .redact import safe_path
 
 BLOCK = 1 << 20
 # seconds without progress before a call gives up; LOCAL_CLOUD_RETRY_BUDGET sets it for every client
-# of a process (an operator who would rather fail fast; the tests, which stop servers on purpose)
-RETRY_BUDGET = float(os.environ.get("LOCAL_CLOUD_RETRY_BUDGET", "120"))
+# made after it is set (an operator who would rather fail fast; the tests, which stop servers on purpose)
+RETRY_BUDGET_ENV, DEFAULT_RETRY_BUDGET = "LOCAL_CLOUD_RETRY_BUDGET", 120.0
 CONNECT_TIMEOUT = 10.0
 FIRST_WAIT, MAX_WAIT = 0.5, 10.0  # back-off between attempts: 0.5, 1, 2, 4, 8, 10, 10 ... s (+ jitter)
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -165,11 +165,12 @@ class LocalCloudClient:
     """Talks to one local_cloud server with one API key (never shown in repr, logs or errors)."""
 
     def __init__(self, server: str, api_key: str, *, timeout: float = 60.0,
-                 chunk_size: int = 64 << 20, retry_budget: float = RETRY_BUDGET):
+                 chunk_size: int = 64 << 20, retry_budget: float | None = None):
         self.base = base_url(server)
         self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)  # (connect, read)
         self.chunk_size = chunk_size
-        self.retry_budget = retry_budget
+        self.retry_budget = retry_budget if retry_budget is not None \
+            else float(os.environ.get(RETRY_BUDGET_ENV) or DEFAULT_RETRY_BUDGET)
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {api_key}"
 

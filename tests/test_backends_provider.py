@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import AIRFLOW
 from emulators.fixtures import (  # noqa: F401  (fixtures)
     SEAFILE_TOKEN,
     _seafile_server,
@@ -14,7 +13,6 @@ from emulators.fixtures import (  # noqa: F401  (fixtures)
     seafile_emulator,
 )
 
-AIRFLOW = str(Path(sys.executable).parent / "airflow")
 SEVEN_LABELS = {"Backend name", "Backend identifier", "Backend token", "Backend config", "Backend keep days",
                 "Backend description", "Backend active"}
 

@@ -24,8 +24,12 @@ T = TypeVar("T")
 
 #: longest wait we accept from a service's Retry-After before giving up on the call
 MAX_RETRY_AFTER = 900.0
-#: seconds one upload may keep retrying, counted from its start (SIMPOST_UPLOAD_RETRY_BUDGET)
-DEFAULT_BUDGET = float(os.environ.get("SIMPOST_UPLOAD_RETRY_BUDGET", "600"))
+
+
+def default_budget() -> float:
+    """Seconds one upload may keep retrying, counted from its start (SIMPOST_UPLOAD_RETRY_BUDGET, read
+    when a policy is made: a long-lived process sees the setting of the run it serves)."""
+    return float(os.environ.get("SIMPOST_UPLOAD_RETRY_BUDGET", "600"))
 
 _deadline: ContextVar[float | None] = ContextVar("storage_retry_deadline", default=None)
 
@@ -71,7 +75,7 @@ class RetryPolicy:
     attempts: int = 6
     base_delay: float = 1.0
     max_delay: float = 60.0
-    budget: float = DEFAULT_BUDGET
+    budget: float = dataclasses.field(default_factory=default_budget)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
