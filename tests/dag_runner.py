@@ -39,6 +39,7 @@ def _run(parser, request: dict) -> int:
 
 def _serve_one(parser, request: dict) -> int:
     saved = dict(os.environ)
+    os.environ.clear()  # exactly the caller's environment: nothing of an earlier request's stays
     os.environ.update(request["env"])
     out = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     kept = [os.dup(1), os.dup(2)]
