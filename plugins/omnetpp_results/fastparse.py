@@ -7,6 +7,8 @@ Two interchangeable back ends with the same contract and the same grammar (textf
   and loaded through ctypes (about 5x faster; see benchmarks/bench_engine.py). It gives the
   same doubles as strtod.
 If no compiler is available, or OMNETPP_RESULTS_NATIVE=0, the numpy back end is used.
+The .sca's scalar items have a native reader only (ScalarReader): without it they are read line
+by line.
 
 Both return None instead of raising when a line does not look like a plain data line (or holds
 a spelling only the line-by-line reader takes, such as 1.#INF on the numpy path); the caller then
