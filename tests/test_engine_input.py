@@ -193,6 +193,11 @@ def test_sca_cut_and_corrupt(shared_results, tmp_path):
     with pytest.raises(ResultsError, match="unexpected line") as ei:
         parse(d, tmp_path / "p")
     assert ei.value.line == data[:data.index(b"\nscalar ")].count(b"\n") + 2
+    last = data.rindex(b"\nscalar ")  # after hundreds of scalars and attr lines read in bulk
+    sca.write_bytes(data[:last] + b"\nscalar Net10.x y 1x2" + data[data.index(b"\n", last + 1):])
+    with pytest.raises(ResultsError, match="not a number") as ei:
+        parse(d, tmp_path / "p")
+    assert ei.value.line == data[:last].count(b"\n") + 2
 
 
 def test_corrupt_sqlite(shared_results, tmp_path):
@@ -593,10 +598,17 @@ scalar Net.c q 17
 
 
 def test_sca_read_in_bulk_gives_what_line_by_line_gives(tmp_path):
-    """Plain scalar lines are read and tabled in bulk (regex, byte replacements, numpy); with a
-    pattern selection every line goes the line-by-line way. Both must give the same rows, CSV,
-    per-name figures (mean summed in file order, first min and max) and study input."""
-    plain = "".join(f"scalar Net.h[{i % 7}] r{i % 5} {i * 1.37 - 40:.10g}\n" for i in range(30_000))
+    """Scalar items as OMNeT++ writes them (quoted names, attr lines, CRLF) are read and tabled in
+    bulk (the native reader into columns, byte replacements, numpy); with a pattern selection
+    every line goes the line-by-line way. Both must give the same rows, CSV, per-name figures
+    (mean summed in file order, first min and max, first title and unit) and study input."""
+    def item(i: int) -> str:
+        name = f'"r {i % 5}, x"' if i % 3 == 0 else f"r{i % 5}"
+        attrs = f'attr title "T{i % 4}, of r"\n' if i % 7 == 0 else ""
+        attrs += "attr unit s\n" if i % 11 == 0 else ""
+        end = "\r\n" if 10_000 <= i < 10_100 else "\n"
+        return f"scalar Net.h[{i % 7}] {name} {i * 1.37 - 40:.10g}{end}{attrs}"
+    plain = "".join(map(item, range(30_000)))
     src = tmp_path / "mix"
     src.mkdir()
     (src / "Mix-0.sca").write_text(SCA_MIX.replace("{plain}", plain), encoding="utf-8")
@@ -604,12 +616,16 @@ def test_sca_read_in_bulk_gives_what_line_by_line_gives(tmp_path):
     for how, statistics in (("bulk", "all"), ("lines", ["*"])):
         parse(src, tmp_path / how / "parsed", statistics=statistics)
         s = stats(tmp_path / how / "parsed", tmp_path / how / "out", graphs="none")
-        doc = json.loads((tmp_path / how / "parsed" / "parsed.json").read_text())
+        rows = list(Parsed(tmp_path / how / "parsed").scalars)
         html = (tmp_path / how / "out" / "report.html").read_text()
-        out[how] = (doc["scalars"], (tmp_path / how / "out" / "csv" / "scalars.csv").read_text(),
+        out[how] = (rows, (tmp_path / how / "out" / "csv" / "scalars.csv").read_text(),
                     html[html.index('<table id="scalar-table">'):].split("</table>")[0], s.scalars)
     assert out["bulk"] == out["lines"]
     rows, csv_text, table, count = out["bulk"]
     assert count == 30_018 and csv_text.count("\n") == 30_019
     assert rows[5] == {"run": "Mix-0-20261121-1", "module": "Net.b", "name": "e", "value": "5", "attrs": {"unit": "B"}}
     assert "Mix-0-20261121-1,Net.c,\"n,x\",13\n" in csv_text and ",Net.b,c,inf\n" in csv_text
+    assert rows[15 + 14] == {"run": "Mix-0-20261121-1", "module": "Net.h[0]", "name": "r4",
+                             "value": "-20.82", "attrs": {"title": "T2, of r"}}
+    assert ",Net.h[1],\"r 0, x\",-19.45\n" in csv_text and "\r" not in csv_text
+    assert "T0, of r" in table and "<td>s</td>" in table

@@ -11,7 +11,8 @@ import pytest
 
 from omnetpp_results import ResultsError, parse, stats
 from omnetpp_results.simrun import read_log
-from omnetpp_results.store import MAX_ATTRS, MAX_BINS, MAX_RUN_HEADER, Parsed, Table
+from omnetpp_results.scalarstore import ScalarTable
+from omnetpp_results.store import MAX_ATTRS, MAX_BINS, MAX_RUN_HEADER, Parsed
 from omnetpp_results.textfmt import MAX_LINE
 from omnetpp_results.vecfile import MAX_INDEX_VECTORS
 
@@ -93,14 +94,19 @@ def test_histogram_bins_and_attrs_limits(tmp_path):
 
 
 def test_parse_output_is_read_a_row_at_a_time(shared_results, tmp_path):
-    """stats() gets the tables as streams (len() without reading them) and one vector's series at
-    a time; the whole parsed.json stays valid JSON for other readers."""
+    """stats() gets the tables as streams (len() without reading them), the scalars in windows of
+    columns, and one vector's series at a time; the whole parsed.json stays valid JSON for other
+    readers (with the scalars the columns do not hold)."""
     import json
     s = parse(shared_results / "routing-Net60CutThrough", tmp_path / "p")
     P = Parsed(tmp_path / "p")
-    assert isinstance(P.scalars, Table) and len(P.scalars) == s["scalars"] == 1800
+    assert isinstance(P.scalars, ScalarTable) and len(P.scalars) == s["scalars"] == 1800
     doc = json.loads((tmp_path / "p" / "parsed.json").read_text())
-    assert list(P.scalars) == doc["scalars"] and list(P.vectors) == doc["vectors"]
+    rows = list(P.scalars)
+    assert len(rows) == 1800 and all(r in rows for r in doc["scalars"]) and len(doc["scalars"]) < 10
+    assert rows[0]["attrs"] == {"interpolationmode": "none", "recordingmode": "mean",
+                                "title": "hop count of arrived packets, mean"}
+    assert list(P.vectors) == doc["vectors"]
     assert list(P.statistics) == doc["statistics"] and list(P.params) == doc["params"]
     assert sum(len(P.series(v["key"])[0]) for v in P.vectors) == s["samples"]
     stats(tmp_path / "p", tmp_path / "o", graphs=False)

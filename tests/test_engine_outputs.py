@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +253,24 @@ def test_verify_archive_accepts_ours_and_catches_tampering(tmp_path):
         verify_archive(rewritten("changed.zip", replace=("csv/scalars.csv", b"run,module,name,value\nr,m,n,2\n")))
     with pytest.raises(ResultsError, match=r"unlisted \['smuggled.txt'\]"):
         verify_archive(rewritten("extra.zip", extra="smuggled.txt"))
+
+
+def test_large_member_deflated_by_threads_at_level_1(tmp_path):
+    """A member of 8 MB and more is deflated in pieces by threads: one valid deflate stream that
+    zipfile reads back exactly, at level 1 (about as small as one level-1 compressor
+    makes it, and bigger than level 6 would)."""
+    rng = np.random.default_rng(4)
+    lines = [f"r-{i % 3},Net.h[{i % 977}].app,name{i % 13}:sum,{v:.10g}\n" for i, v in
+             enumerate(rng.random(300_000) * 1e6)]
+    data = "".join(lines).encode()
+    assert len(data) > 8 << 20
+    content = tmp_path / "c"
+    (content / "csv").mkdir(parents=True)
+    (content / "csv" / "scalars.csv").write_bytes(data)
+    a = write_archive(content, tmp_path / "r.zip")
+    assert verify_archive(a["path"]) == 1
+    with zipfile.ZipFile(a["path"]) as zf:
+        assert zf.read("csv/scalars.csv") == data
+        size = zf.getinfo("csv/scalars.csv").compress_size
+    one = len(zlib.compress(data, 1))
+    assert one * 0.98 < size < one * 1.02 and size > len(zlib.compress(data, 6)) * 1.05

@@ -4,6 +4,9 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+import zlib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,9 @@ MANIFEST = "MANIFEST.sha256"
 #: deflate level of the zip: 1 compresses CSV text three times as fast as the default 6 for an
 #: archive about 12% bigger (a 3.8 M-scalar scalars.csv: 0.7 s instead of 2.2 s)
 LEVEL = 1
+#: members at least this large are deflated by threads, a PIECE at a time (see ParallelDeflate)
+PARALLEL_BYTES = 8 << 20
+PIECE = 1 << 20
 
 
 @dataclass
@@ -36,6 +42,37 @@ def sha256_file(path: Path) -> str:
                 break
             h.update(b)
     return h.hexdigest()
+
+
+class ParallelDeflate:
+    """A raw deflate stream made from PIECE-sized pieces by threads (zlib lets go of the GIL), as
+    pigz does: each piece compressed on its own, primed with the 32 KiB before it and ended on a
+    byte boundary (Z_SYNC_FLUSH), so that their concatenation is one valid stream, about as small
+    as a single compressor makes it. What zipfile's member writer calls: compress(), flush()."""
+
+    def __init__(self, pool: ThreadPoolExecutor, level: int = LEVEL):
+        self.pool, self.level = pool, level
+        self.pending: deque = deque()
+        self.tail = b""  # the last 32 KiB given
+
+    def compress(self, data: bytes) -> bytes:
+        self.pending.append(self.pool.submit(_deflate, self.level, self.tail, bytes(data)))
+        self.tail = (self.tail + data[-32768:])[-32768:]
+        out = []
+        while self.pending and (self.pending[0].done() or len(self.pending) > 2 * self.pool._max_workers):
+            out.append(self.pending.popleft().result())
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        out = [f.result() for f in self.pending]
+        self.pending.clear()
+        out.append(zlib.compressobj(self.level, zlib.DEFLATED, -15).flush())  # an empty last block
+        return b"".join(out)
+
+
+def _deflate(level: int, zdict: bytes, data: bytes) -> bytes:
+    c = zlib.compressobj(level, zlib.DEFLATED, -15, **({"zdict": zdict} if zdict else {}))
+    return c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
 
 
 def write_archive(content_dir, zip_path) -> ArchiveResult:
@@ -59,13 +96,16 @@ def write_archive(content_dir, zip_path) -> ArchiveResult:
     tmp = zip_path.with_name(zip_path.name + ".part")
     lines = []
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=LEVEL,
-                         allowZip64=True) as zf:
+                         allowZip64=True) as zf, ThreadPoolExecutor(_threads()) as pool:
         for rel, p in files:
             info = zipfile.ZipInfo.from_file(p, rel)
             info.compress_type = zipfile.ZIP_STORED if p.suffix.lower() in STORED else zipfile.ZIP_DEFLATED
+            info._compresslevel = LEVEL  # open() leaves a given ZipInfo's level unset: zlib's default, 6
             h = hashlib.sha256()
             with open(p, "rb") as src, zf.open(info, "w") as dst:
-                while chunk := src.read(1 << 20):
+                if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size >= PARALLEL_BYTES:
+                    dst._compressor = ParallelDeflate(pool)  # zipfile has no public hook for it
+                while chunk := src.read(PIECE):
                     h.update(chunk)
                     dst.write(chunk)
             lines.append(f"{h.hexdigest()}  {rel}\n")
@@ -74,6 +114,13 @@ def write_archive(content_dir, zip_path) -> ArchiveResult:
     os.replace(tmp, zip_path)
     return ArchiveResult(path=str(zip_path), size=zip_path.stat().st_size,
                          sha256=sha256_file(zip_path), files=len(files) + 1)
+
+
+def _threads() -> int:
+    try:
+        return max(1, min(len(os.sched_getaffinity(0)), 4))
+    except AttributeError:
+        return 1
 
 
 def verify_archive(zip_path) -> int:

@@ -208,8 +208,8 @@ def _write_tables(src: _Selected, out: Path, study: Study) -> tuple[Gathered, Ga
     if (src.parsed_dir / "omnetpp.ini").is_file():
         shutil.copyfile(src.parsed_dir / "omnetpp.ini", out / "omnetpp.ini")
     write_runs_csv(out / "csv" / "runs.csv", src.parsed.runs)
-    with open(out / "csv" / "scalars.csv", "w", newline="") as f:
-        f.write("run,module,name,value\n")
+    with open(out / "csv" / "scalars.csv", "wb") as f:
+        f.write(b"run,module,name,value\n")
         scalars = gather_scalars(src.parsed.scalars, src.keep, src.labels, f, study if study else None,
                                  everything=src.sel.kind == "all")
     statistics, nbins = _write_statistics(out / "csv", src, study.statistic if study else _nothing)

@@ -7,6 +7,8 @@ Two interchangeable back ends with the same contract and the same grammar (textf
   and loaded through ctypes (about 5x faster; see benchmarks/bench_engine.py). It gives the
   same doubles as strtod.
 If no compiler is available, or OMNETPP_RESULTS_NATIVE=0, the numpy back end is used.
+The .sca's scalar items have a native reader only (ScalarReader): without it they are read line
+by line.
 
 Both return None instead of raising when a line does not look like a plain data line (or holds
 a spelling only the line-by-line reader takes, such as 1.#INF on the numpy path); the caller then
@@ -23,6 +25,7 @@ import sysconfig
 import tempfile
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +99,7 @@ def _parse_numpy(buf):
 
 _SRC = Path(__file__).with_name("data") / "vecparse.c"  # package data, so wheels ship it
 _lib = None  # the loaded library; its functions below
-_lines_fn = _pairs_fn = _seg_fn = _blocks_fn = _runs_fn = None
+_lines_fn = _pairs_fn = _seg_fn = _blocks_fn = _runs_fn = _sca_fn = None
 _lib_lock = threading.Lock()
 _lib_tried = False
 _P, _L = ctypes.c_void_p, ctypes.c_long
@@ -117,7 +120,7 @@ def _bind(lib, name, *argtypes):
 
 def _load_native():
     """Compile (once per source version and platform) and load the C helper; None if impossible."""
-    global _lib, _lines_fn, _pairs_fn, _seg_fn, _blocks_fn, _runs_fn, _lib_tried
+    global _lib, _lines_fn, _pairs_fn, _seg_fn, _blocks_fn, _runs_fn, _sca_fn, _lib_tried
     with _lib_lock:
         if _lib_tried:
             return _lib
@@ -142,6 +145,7 @@ def _load_native():
             _seg_fn = _bind(lib, "vec_segments", _P, _P, _P, _L, _L, _P, _P)
             _blocks_fn = _bind(lib, "vec_parse_blocks", _P, _L, _P, _P, _P, _L)
             _runs_fn = _bind(lib, "vec_check_runs", _P, _L, _P, _P, _L, _P)
+            _sca_fn = _bind(lib, "sca_scalars", _P, _L, _P, _P, _P, _P, _P, _L, _P, _P, _P)
             _lib = lib
         except (OSError, subprocess.SubprocessError, AttributeError):
             _lib = None
@@ -339,3 +343,100 @@ def runs_continue(pos: np.ndarray, bpos: np.ndarray, counts: np.ndarray, state: 
 
 def backend() -> str:
     return "native" if _load_native() is not None else "numpy"
+
+
+class _InternT(ctypes.Structure):
+    _fields_ = [("hash", _P), ("code", _P), ("mask", _L), ("arena", _P), ("arena_cap", _L),
+                ("offs", _P), ("max", _L), ("state", _P)]
+
+
+class Interner:
+    """Distinct strings (scalar names, attr blocks) of the native scalar reader, each with a code
+    (0, 1, ... in order of appearance). At most MAX strings and ARENA bytes: past that the reader
+    leaves new ones to the line-by-line path, which has no such table."""
+
+    MAX = 1 << 17
+    ARENA = 64 << 20
+
+    def __init__(self):
+        self.hash = np.zeros(2 * self.MAX, dtype=np.uint64)
+        self.code = np.full(2 * self.MAX, -1, dtype=np.int32)
+        self.offs = np.zeros(self.MAX + 1, dtype=np.int64)
+        self.state = np.zeros(2, dtype=np.int64)
+        self.arena = np.empty(1 << 16, dtype=np.uint8)
+        self.t = _InternT(self.hash.ctypes.data, self.code.ctypes.data, 2 * self.MAX - 1,
+                          self.arena.ctypes.data, self.arena.size, self.offs.ctypes.data, self.MAX,
+                          self.state.ctypes.data)
+
+    def __len__(self) -> int:
+        return int(self.state[0])
+
+    def room(self, nbytes: int) -> None:
+        """Room for nbytes more in the arena (within ARENA): no string of a piece that long is
+        then refused for want of it."""
+        need = min(int(self.state[1]) + nbytes, self.ARENA)
+        if need > self.arena.size:
+            arena = np.empty(min(max(need, 2 * self.arena.size), self.ARENA), dtype=np.uint8)
+            arena[:self.arena.size] = self.arena
+            self.arena = arena
+            self.t.arena, self.t.arena_cap = arena.ctypes.data, arena.size
+
+    def strings(self, start: int = 0) -> list[bytes]:
+        """The strings from code start on."""
+        blob = self.arena[:int(self.state[1])].tobytes()
+        o = self.offs[start:len(self) + 1].tolist()
+        return [blob[a:b] for a, b in zip(o[:-1], o[1:])]
+
+
+@dataclass
+class ScalarItems:
+    """What ScalarReader.read() took: `taken` bytes of the buffer, `lines` lines, as n items (views
+    of the reader's buffers, valid until its next read)."""
+    taken: int
+    lines: int
+    text: memoryview  # their CSV lines (module,name,value)
+    length: np.ndarray  # int32[n], bytes of each line
+    value: np.ndarray  # float64[n]
+    name: np.ndarray  # int32[n], codes of the names Interner
+    attrs: np.ndarray  # int32[n], codes of the attr blocks Interner, -1: none
+
+    def __len__(self) -> int:
+        return self.value.size
+
+
+class ScalarReader:
+    """Native only: the complete scalar items (a scalar line and its attr lines, written as
+    OMNeT++ writes them, see data/vecparse.c) of a buffer, with the names and attr blocks
+    interned; its output buffers are kept from one read to the next."""
+
+    def __init__(self):
+        self.names, self.attrs = Interner(), Interner()
+        self.text = np.empty(0, dtype=np.uint8)
+        self.length = np.empty(0, dtype=np.int32)
+        self.value = np.empty(0)
+        self.name = np.empty(0, dtype=np.int32)
+        self.attr = np.empty(0, dtype=np.int32)
+        self.out = np.zeros(3, dtype=np.int64)
+
+    @staticmethod
+    def available() -> bool:
+        return _load_native() is not None
+
+    def read(self, buf: bytes, pos: int, end: int) -> ScalarItems:
+        size = end - pos
+        rows = size // 13 + 1  # the shortest item, "scalar a b 1\n", is 13 bytes
+        if self.text.size < size:
+            self.text = np.empty(size, dtype=np.uint8)
+            self.length = np.empty(rows, dtype=np.int32)
+            self.value = np.empty(rows)
+            self.name = np.empty(rows, dtype=np.int32)
+            self.attr = np.empty(rows, dtype=np.int32)
+        self.names.room(size)
+        self.attrs.room(size)
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        n = _sca_fn(arr.ctypes.data + pos, size, self.text.ctypes.data, self.length.ctypes.data, self.value.ctypes.data,
+                    self.name.ctypes.data, self.attr.ctypes.data, rows, ctypes.byref(self.names.t),
+                    ctypes.byref(self.attrs.t), self.out.ctypes.data)
+        taken, nbytes, lines = self.out.tolist()
+        return ScalarItems(taken, lines, memoryview(self.text)[:nbytes], self.length[:n], self.value[:n],
+                           self.name[:n], self.attr[:n])

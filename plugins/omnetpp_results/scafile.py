@@ -9,23 +9,12 @@ else malformed is a ResultsError naming the line.
 """
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
 from .errors import Problem
 from .runheader import RunHeaderReader
 from .store import MAX_BINS, Sink
 from .textfmt import Lines, number_text, parse_number, snippet, tokenize
-
-#: a run of scalar lines as OMNeT++ writes them (single spaces, LF), whose module and name need no
-#: quoting or escaping in the .sca nor in JSON (printable ASCII without quote, backslash, comma or
-#: blank) and whose value is in the number grammar without the Windows spellings: their JSON rows
-#: are the lines' tokens as they are (see ScaReader.fast)
-_TOKEN = rb"[!#-+\--\[\]-~]{1,10000}"
-_VALUE = rb"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[nN][aA][nN]|[iI][nN][fF])"
-_SCALAR_RUN = re.compile(rb"(?:scalar %s %s %s\n)+" % (_TOKEN, _TOKEN, _VALUE))
-_LAST_BLANK = re.compile(rb" (?=[^ \n]*\n)")  # before the value
 
 
 class ScaReader(RunHeaderReader):
@@ -36,7 +25,6 @@ class ScaReader(RunHeaderReader):
         self.problems: list[Problem] = []
         self.counts = {"scalars": 0, "params": 0, "statistics": 0, "histograms": 0}
         self.whole_runs = getattr(select, "whole_runs", False)  # select() looks at the run only
-        self.heads: dict[str, bytes] = {}  # run id -> the start of its scalars' JSON rows
 
     def read(self) -> dict:
         size = self.path.stat().st_size
@@ -65,32 +53,19 @@ class ScaReader(RunHeaderReader):
                 "version_line": self.version_line, "runs": [r.run_id for r in self.runs],
                 "problems": self.problems, **self.counts}
 
-    def fast(self, buf: bytes, pos: int, end: int) -> int:
-        """Plain scalar lines from pos on, read in bulk (a large .sca is mostly these): their JSON
-        rows made by one regex substitution, as json.dumps() makes them in item(). The last line
-        of such a run is left to line() (an attr line may follow it); returns where they end."""
-        if self.run is None or not buf.startswith(b"scalar", pos):
-            return pos
-        m = _SCALAR_RUN.match(buf, pos, end)
-        stop = buf.rfind(b"\n", pos, m.end() - 1) + 1 if m else pos  # the start of the run's last line
-        if stop <= pos:
-            return pos
+    def fast(self, buf: bytes, pos: int, end: int) -> tuple[int, int]:
+        """Scalar items from pos on, read in bulk by the native reader (a large .sca is mostly
+        these) into the sink's columns; returns where they end and their lines ((pos, 0): none
+        taken, the lines are read one by one)."""
+        if self.run is None or not buf.startswith(b"scalar ", pos):
+            return pos, 0
+        items = self.sink.scalars.take(buf, pos, end, self.run.run_id, self.select(self.run, "", ""))
+        if items is None:
+            return pos, 0
         self.close_stat()
-        n = buf.count(b"\n", pos, stop)
-        self.counts["scalars"] += n
-        if self.select(self.run, "", ""):
-            self.sink.scalars.add_lines(self._json_rows(buf[pos:stop]), n)
-        return stop
-
-    def _json_rows(self, lines: bytes) -> str:
-        """The JSON rows of plain scalar lines, by byte replacements (each line has three blanks:
-        after "scalar", the module and the name; control bytes stand in for them meanwhile)."""
-        head = self.heads.get(self.run.run_id)
-        if head is None:
-            head = self.heads[self.run.run_id] = b'{"run": ' + json.dumps(self.run.run_id).encode() + b', "module": "'
-        rows = _LAST_BLANK.sub(b"\x02", b"\n" + lines).replace(b"\nscalar ", b"\n\x01")[1:].replace(b" ", b"\x03")
-        return rows.replace(b"\n", b'", "attrs": {}}\n').replace(b"\x01", head).replace(
-            b"\x03", b'", "name": "').replace(b"\x02", b'", "value": "').decode("ascii")
+        self.counts["scalars"] += len(items)
+        self.target = None  # the next line starts an item or a run
+        return pos + items.taken, items.lines
 
     def line(self, ln: int, line: str) -> None:
         toks = tokenize(line, self.path, ln)

@@ -2,8 +2,10 @@
 
 parse() streams every result file once and leaves here:
   parsed.json       runs, files, problems, then the tables vectors (metadata + summaries),
-                    scalars, params, statistics, one JSON object per line
+                    scalars (those not in the columns), params, statistics, one JSON object
+                    per line
   parsed.meta.json  the same without the tables, plus where each table starts in parsed.json
+  scalars.cols, scalars.txt   the scalars in columns, in file order (scalarstore.py)
   series.bin        float64 (time, value) pairs, written chunk by chunk in file order
   segments.npy      int64 rows (vector key, first pair index, pair count), sorted by key
   segindex.npy      int64[vectors + 1]: vector k's rows are segments[segindex[k]:segindex[k + 1]]
@@ -23,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fastparse
+from . import fastparse, scalarstore
 from .errors import ResultsError
 
-FORMAT = 2
+FORMAT = 3
 PAIR = 16  # bytes per (time, value) pair
 SEG = 24  # bytes per segment row
 _DOUBLE = struct.Struct("=d")
@@ -42,7 +44,7 @@ MAX_BINS = 100_000
 SORT_ROWS = 1 << 20
 READ_ROWS = 1 << 18
 TABLES = ("vectors", "scalars", "params", "statistics")
-_FILES = ("parsed.json", "parsed.meta.json", "series.bin", "segments.npy", "segindex.npy")
+_FILES = ("parsed.json", "parsed.meta.json", "series.bin", "segments.npy", "segindex.npy", *scalarstore.FILES)
 
 
 class TimeOrderError(ResultsError):
@@ -286,7 +288,7 @@ class Sink:
         self.runs: dict[str, Run] = {}
         self.accs = _Accs()
         self.vectors = _Spill(self.dir / "vectors.part")
-        self.scalars = _Spill(self.dir / "scalars.part")
+        self.scalars = scalarstore.ScalarSpill(self.dir, _Spill(self.dir / "scalars.part"))
         self.params = _Spill(self.dir / "params.part")
         self.statistics = _Spill(self.dir / "statistics.part")
         self.files: list[dict] = []
@@ -418,7 +420,7 @@ class Sink:
         self._series.close()
         self._sort_segments()
         meta = {"format": FORMAT, "runs": [r.to_json() for r in self.runs.values()],
-                "files": self.files, **self.extra}
+                "files": self.files, **self.extra, "scalar_columns": self.scalars.finish()}
         tables = {}
         tmp = self.dir / "parsed.json.tmp"
         with open(tmp, "wb") as f:
@@ -426,11 +428,12 @@ class Sink:
             f.write(head[:-1].encode() + b", ")
             for i, name in enumerate(TABLES):
                 f.write(f'"{name}": [\n'.encode())
-                tables[name] = [f.tell(), len(getattr(self, name))]
+                table = self.scalars.json if name == "scalars" else getattr(self, name)
+                tables[name] = [f.tell(), len(table)]
                 if name == "vectors":
                     self._write_vectors(f)
                 else:
-                    getattr(self, name).copy_rows(f)
+                    table.copy_rows(f)
                 f.write(b"]}\n" if i == len(TABLES) - 1 else b"],\n")
         meta["tables"] = tables
         mtmp = self.dir / "parsed.meta.json.tmp"
@@ -515,6 +518,7 @@ class Parsed:
         self.problems = meta.get("problems", [])
         for name, (offset, count) in meta["tables"].items():
             setattr(self, name, Table(self.dir / "parsed.json", offset, count))
+        self.scalars = scalarstore.ScalarTable(self.dir, self.scalars, meta["scalar_columns"])
         self._index = np.load(self.dir / "segindex.npy")
         with open(self.dir / "segments.npy", "rb") as f:
             np.lib.format.read_magic(f)

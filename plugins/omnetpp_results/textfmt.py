@@ -187,7 +187,7 @@ class Lines:
 
     def __init__(self, f, path=None, strict: bool = True, chunk: int = 1 << 20, fast=None):
         self.f, self.path, self.strict, self.chunk = f, path, strict, chunk
-        self.fast = fast  # fast(buf, pos, end) -> where the lines it took in bulk end (pos: none)
+        self.fast = fast  # fast(buf, pos, end) -> (where the lines it took in bulk end, how many)
         self.cut_bytes = 0
         self.lines = 0
 
@@ -242,10 +242,12 @@ class Lines:
             return
         pos = 0
         while pos < cut:
-            if free() and (end := self.fast(buf, pos, cut)) > pos:
-                self.lines += buf.count(b"\n", pos, end)
-                pos = end
-                continue
+            if free():
+                end, n = self.fast(buf, pos, cut)
+                if end > pos:
+                    self.lines += n
+                    pos = end
+                    continue
             nl = buf.index(b"\n", pos, cut)
             yield buf[pos:nl]
             pos = nl + 1

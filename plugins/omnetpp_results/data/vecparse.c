@@ -1,4 +1,5 @@
-/* Data lines of an OMNeT++ .vec ("id [event] time value", TAB separated, LF or CRLF) to arrays.
+/* Data lines of an OMNeT++ .vec ("id [event] time value", TAB separated, LF or CRLF) to arrays;
+ * and (at the end) the scalar items of a .sca to columns.
  *
  * Why C: np.fromstring (strtod) reads ~60 MB/s; the 1 GB goal needs >= 250 MB/s.
  * Grammar: exactly textfmt.py's (one grammar on every path). Numbers:
@@ -342,4 +343,191 @@ long vec_check_runs(const int32_t *pos, long n, const int32_t *bpos, const int64
     state[0] = j;
     state[1] = seen;
     return 1;
+}
+
+/* ---------------------------------------------------------------- .sca scalar lines
+ * A run of scalar items as OMNeT++ writes them, each a scalar line and its attr lines:
+ *   scalar MODULE NAME VALUE          (single spaces; LF or CRLF)
+ *   attr KEY VALUE                    (zero or more)
+ * MODULE and NAME are plain tokens (printable ASCII but blank, quote, comma and backslash) or
+ * quoted strings without escapes (printable ASCII but quote and backslash); VALUE is a number of
+ * textfmt.py's grammar without the Windows spellings; attr KEY and VALUE are plain tokens (comma
+ * allowed) or such quoted strings. Anything else stops the run, and the Python reader takes it
+ * line by line, with every rule and message it has. An item is taken only when the line after it
+ * starts another item or run (an attr line, a blank or a comment line may still belong to it).
+ * Names and attr blocks (the attr lines' bytes) are interned: each distinct one gets a code. */
+
+typedef struct {
+    uint64_t *hash;     /* slots (a power of 2 of them) */
+    int32_t *code;      /* -1: empty slot */
+    long mask;
+    char *arena;        /* the distinct strings, string k at arena[offs[k], offs[k + 1]) */
+    long arena_cap;
+    int64_t *offs;      /* offs[0] = 0 */
+    long max;           /* most strings the table takes */
+    int64_t *state;     /* {strings, arena bytes used} */
+} intern_t;
+
+/* The code of s[0, n), a new one if unseen; -1 if the table or its arena is full. */
+static int32_t intern(intern_t *t, const char *s, long n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    long i, k, used;
+    for (i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ULL; }
+    for (i = (long)(h & (uint64_t)t->mask);; i = (i + 1) & t->mask) {
+        int32_t c = t->code[i];
+        if (c < 0) break;
+        if (t->hash[i] == h && t->offs[c + 1] - t->offs[c] == n && !memcmp(t->arena + t->offs[c], s, (size_t)n))
+            return c;
+    }
+    k = (long)t->state[0];
+    used = (long)t->state[1];
+    if (k >= t->max || used + n > t->arena_cap) return -1;
+    memcpy(t->arena + used, s, (size_t)n);
+    t->offs[k + 1] = used + n;
+    t->state[0] = k + 1;
+    t->state[1] = used + n;
+    t->hash[i] = h;
+    t->code[i] = (int32_t)k;
+    return (int32_t)k;
+}
+
+static inline int plain_byte(unsigned char c, int comma_ok)
+{
+    return c > ' ' && c < 127 && c != '"' && c != '\\' && (comma_ok || c != ',');
+}
+
+/* A token at p (plain or quoted, see above), followed by a blank (sep = ' ') or a line end
+ * (sep = '\n'; *p after the call is then past it). Its text is [*s, *s + *n), *quoted says
+ * whether it was quoted, *comma whether it holds a comma. NULL if it is not such a token. */
+HOT const char *sca_token(const char *p, const char *end, char sep, int comma_ok,
+                          const char **s, long *n, int *comma)
+{
+    *comma = 0;
+    if (p < end && *p == '"') {
+        const char *q = ++p;
+        while (q < end && *q != '"') {
+            unsigned char c = (unsigned char)*q;
+            if (c < ' ' || c >= 127 || c == '\\') return NULL;
+            if (c == ',') *comma = 1;
+            q++;
+        }
+        if (q >= end || q == p || q - p > 10000) return NULL;
+        *s = p;
+        *n = q - p;
+        p = q + 1;
+    } else {
+        const char *q = p;
+        while (q < end && plain_byte((unsigned char)*q, comma_ok)) q++;
+        if (q == p || q - p > 10000) return NULL;
+        *s = p;
+        *n = q - p;
+        p = q;
+    }
+    if (sep == ' ') return (p < end && *p == ' ') ? p + 1 : NULL;
+    if (p < end && *p == '\n') return p + 1;
+    if (p + 1 < end && p[0] == '\r' && p[1] == '\n') return p + 2;
+    return NULL;
+}
+
+/* Does the line at p start another item or run (so the one before it is complete)? */
+static inline int starts_item(const char *p, const char *end)
+{
+    long left = end - p;
+    return (left >= 7 && !memcmp(p, "scalar ", 7)) || (left >= 4 && !memcmp(p, "par ", 4)) ||
+           (left >= 10 && !memcmp(p, "statistic ", 10)) || (left >= 4 && !memcmp(p, "run ", 4));
+}
+
+static char *csv_field(char *o, const char *s, long n, int comma)
+{
+    if (comma) *o++ = '"';
+    memcpy(o, s, (size_t)n);
+    o += n;
+    if (comma) *o++ = '"';
+    return o;
+}
+
+/* One scalar line at p: its CSV text "MODULE,NAME,VALUE\n" (a field with a comma quoted) at *o,
+ * its value and name code. NULL if not a scalar line taken here (or the name table is full). */
+HOT const char *sca_scalar(const char *p, const char *end, intern_t *names, char **o, double *val,
+                           int32_t *code)
+{
+    const char *ms, *ns, *vs, *ve;
+    long mn, nn;
+    int mc, nc;
+    char *w = *o;
+    if (end - p < 7 || memcmp(p, "scalar ", 7)) return NULL;
+    p = sca_token(p + 7, end, ' ', 0, &ms, &mn, &mc);
+    if (!p) return NULL;
+    p = sca_token(p, end, ' ', 0, &ns, &nn, &nc);
+    if (!p) return NULL;
+    vs = p;
+    ve = number(p, end, val);
+    if (!ve || ve == vs || memchr(vs, '#', (size_t)(ve - vs))) return NULL;
+    if (ve < end && *ve == '\n') p = ve + 1;
+    else if (ve + 1 < end && ve[0] == '\r' && ve[1] == '\n') p = ve + 2;
+    else return NULL;
+    *code = intern(names, ns, nn);
+    if (*code < 0) return NULL;
+    w = csv_field(w, ms, mn, mc);
+    *w++ = ',';
+    w = csv_field(w, ns, nn, nc);
+    *w++ = ',';
+    memcpy(w, vs, (size_t)(ve - vs));
+    w += ve - vs;
+    *w++ = '\n';
+    *o = w;
+    return p;
+}
+
+/* The attr lines at p, at most 64: past them (p itself if none), *k of them; NULL if one is not
+ * taken here. */
+HOT const char *sca_attrs(const char *p, const char *end, long *k)
+{
+    for (*k = 0; *k < 64 && end - p >= 5 && !memcmp(p, "attr ", 5);) {
+        const char *s;
+        long n;
+        int c;
+        p = sca_token(p + 5, end, ' ', 1, &s, &n, &c);
+        if (p) p = sca_token(p, end, '\n', 1, &s, &n, &c);
+        if (!p) return NULL;
+        (*k)++;
+    }
+    return (end - p >= 5 && !memcmp(p, "attr ", 5)) ? NULL : p;
+}
+
+/* Scalar items from buf on, as many as are complete (see above), at most maxrows. Out per item:
+ * text (CSV lines, at most len bytes in all), tlen (its line's bytes), val, code (name), attr
+ * (attr block, -1: none).
+ * out = {bytes of buf taken, text bytes written, lines taken}. Returns the number of items. */
+long sca_scalars(const char *buf, long len, char *text, int32_t *tlen, double *val, int32_t *code,
+                 int32_t *attr, long maxrows, intern_t *names, intern_t *attrs, int64_t *out)
+{
+    const char *p = buf, *end = buf + len;
+    char *o = text;
+    long n = 0, lines = 0;
+    while (n < maxrows) {
+        const char *q, *a;
+        char *w = o;
+        long k;
+        q = sca_scalar(p, end, names, &w, &val[n], &code[n]);
+        if (!q) break;
+        a = sca_attrs(q, end, &k);
+        if (!a || !starts_item(a, end)) break;
+        if (a > q) {
+            attr[n] = intern(attrs, q, a - q);
+            if (attr[n] < 0) break;
+        } else {
+            attr[n] = -1;
+        }
+        tlen[n] = (int32_t)(w - o);
+        o = w;
+        p = a;
+        lines += 1 + k;
+        n++;
+    }
+    out[0] = p - buf;
+    out[1] = o - text;
+    out[2] = lines;
+    return n;
 }

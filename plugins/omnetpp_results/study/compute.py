@@ -141,15 +141,16 @@ class Study:
         if "mean" in item["fields"]:
             self._add(item, "mean", item["fields"]["mean"])
 
-    def add_scalars(self, runs: list[str], modules: list[str], names: list[str], values: list[float]) -> None:
-        """scalar() of many scalars without attributes at once, in file order (the same steps:
-        no dict per item, a run looked up once for its consecutive scalars)."""
+    def add_scalars(self, runs: list[str], modules: list[str], names: list[str], values: list[float],
+                    attrs: list[dict | None]) -> None:
+        """scalar() of many scalars at once, in file order (the same steps: no dict per item, a
+        run looked up once for its consecutive scalars)."""
         hit, last = None, None
-        for run, module, name, x in zip(runs, modules, names, values):
+        for run, module, name, x, a in zip(runs, modules, names, values, attrs):
             if run != last:
                 hit, last = self.of_run.get(run), run
             if hit is not None:
-                self._result(hit[0], module, name, "value", None).add(hit[1], x)
+                self._result(hit[0], module, name, "value", a).add(hit[1], x)
 
     def _add(self, item: dict, field_: str, value) -> None:
         hit = self.of_run.get(item["run"])
