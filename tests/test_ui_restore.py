@@ -99,6 +99,7 @@ def world(tmp_path_factory, s3_server):
     conns = {"hot": local_conn(hot.url, key, 1, "cold"), "cold": local_conn(cold.url, key, 0),
              "s3_lab": s3_server.conn_json(keep_days=7)}
     env = {"SIMPOST_RESULTS_ROOT": str(tmp), "SIMPOST_WORK_DIR": str(tmp / "work"), "SIMPOST_RETRY_DELAY": "1",
+           "LOCAL_CLOUD_RETRY_BUDGET": "10",  # the stopped archive tier fails a restore in 10 s of retrying, not 120
            "AIRFLOW_VAR_STORAGE_BACKENDS": json.dumps(sorted(conns)),
            **{f"AIRFLOW_CONN_{c.upper()}": json.dumps(conn) for c, conn in conns.items()}}
     dags = tmp / "dags"  # storage_restore alone: the daily verify and retention would change the copies here
