@@ -102,8 +102,10 @@ def test_a_nan_gap_is_left_empty_and_a_lone_sample_is_a_visible_dot():
     assert cols[math.ceil(f.x(1)):math.floor(f.x(39))].all() and cols[math.ceil(f.x(61)):math.floor(f.x(99))].all()
     for style in ("steps-post", "points"):
         assert blue(pixels(chart_png(vector_chart([5.0], [1.0], style)))).sum() >= 20
-    meta = {"module": "Net.host[0]", "name": "q:vector", "count": 1, "attrs": {}}
-    assert blue(pixels(vector_png(meta, np.array([5.0]), np.array([1.0]), False, "q"))).sum() >= 12
+    for times in ([5.0], [5.0, 5.0]):  # one sample, or two at one time: a line of no length
+        meta = {"module": "Net.host[0]", "name": "q:vector", "count": len(times), "attrs": {}}
+        png = vector_png(meta, np.array(times), np.zeros(len(times)), False, "q")
+        assert blue(pixels(png)).sum() >= 12
 
 
 def test_a_band_is_drawn_between_its_min_and_max_under_its_median():

@@ -87,6 +87,11 @@ def _short(s: str, limit: int = LABEL_CHARS) -> str:
     return s if len(s) <= limit else "…" + s[-(limit - 1):]
 
 
+def _one_time(x: np.ndarray) -> bool:
+    """A single sample, or samples all at one time: a line of no length, drawn as dots."""
+    return x.size > 0 and x[0] == x[-1]
+
+
 def _finite(y: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(y), y, np.nan)
 
@@ -129,7 +134,7 @@ def _series_items(chart: Chart, look: Look) -> tuple[list, list]:
         if line.low is not None and len(chart.lines) == 1:
             items.append(Item("fill", line.x, None, BLUE, lo=_finite(line.low), hi=_finite(line.high), alpha=0.2))
             legend.append(("min to max in the step", items[-1]))
-        color, one = COLORS[i % 10], line.x.size == 1
+        color, one = COLORS[i % 10], _one_time(line.x)
         if line.style == "points":
             items.append(Item("dots", line.x, _finite(line.y), color, size=6.0 if one else 3.1))
         else:
@@ -393,9 +398,9 @@ def _errorbars(c: Canvas, x, lo, hi, color, width: float, cap: float = 8.3) -> N
     for xi, a, b in zip(np.asarray(x).tolist(), np.asarray(lo).tolist(), np.asarray(hi).tolist()):
         if not (math.isfinite(a) and math.isfinite(b)) or a == b:
             continue
-        c.rect(xi - width / 2, min(a, b), xi + width / 2, max(a, b), color)
+        c.stroke(xi, a, xi, b, color, width)
         for end in (a, b):
-            c.rect(xi - cap / 2, end - width / 2, xi + cap / 2, end + width / 2, color)
+            c.stroke(xi - cap / 2, end, xi + cap / 2, end, color, width)
 
 
 def _axes(c: Canvas, f: Frame, look: Look) -> None:
@@ -481,8 +486,8 @@ def vector_png(vec: dict, xs: np.ndarray, ys: np.ndarray, reduced: bool, axis: s
     points, or a line through the per-column first, min, max and last of a long vector). vec:
     module, name, count and attrs; xs, ys, reduced: its Envelope's points."""
     style = drawstyle(vec["attrs"], reduced)
-    if style == "points" or xs.size == 1:  # a single sample is a point, whatever the mode
-        item = Item("dots", xs, _finite(ys), BLUE, size=2.5 if xs.size > 1 else 5.0)
+    if style == "points" or _one_time(xs):  # a single sample is a point, whatever the mode
+        item = Item("dots", xs, _finite(ys), BLUE, size=5.0 if _one_time(xs) else 2.5)
     else:
         item = Item("line", xs, _finite(ys), BLUE, VECTOR.line, style)
     note = f"{vec['count']} sample{'s' if vec['count'] != 1 else ''}" + (

@@ -37,7 +37,9 @@ def font(px: float) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font_dir() / FONTS["F1"][2]), px, layout_engine=ImageFont.Layout.BASIC)
 
 
+@functools.lru_cache(maxsize=8192)
 def text_width(s: str, px: float) -> float:
+    """Cached: tick labels and names recur from chart to chart."""
     return font(px).getlength(s)
 
 
@@ -178,6 +180,18 @@ class Canvas:
         x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
         box = [math.floor(x0 * SCALE), math.floor(y0 * SCALE), math.ceil(x1 * SCALE) - 1, math.ceil(y1 * SCALE) - 1]
         self.draw.rectangle([box[0], box[1], max(box[0], box[2]), max(box[1], box[3])], fill=color)
+
+    def stroke(self, x0: float, y0: float, x1: float, y1: float, color, width: float) -> None:
+        """A level or upright segment as line() would draw it, at the cost of one rectangle."""
+        w = max(1, math.ceil(width * SCALE - 0.01))
+        (a0, a1), (b0, b1) = sorted((x0, x1)), sorted((y0, y1))
+        if a0 == a1:
+            cx = math.floor(a0 * SCALE)
+            box = [cx - (w - 1) // 2, math.floor(b0 * SCALE), cx + w // 2, math.floor(b1 * SCALE)]
+        else:
+            cy = math.floor(b0 * SCALE)
+            box = [math.floor(a0 * SCALE), cy - (w - 1) // 2, math.floor(a1 * SCALE), cy + w // 2]
+        self.draw.rectangle(box, fill=color)
 
     def between(self, x, y0, y1, color) -> None:
         """The area between two curves over increasing x (final pixels), as matplotlib's
