@@ -23,7 +23,8 @@ def number(label: str) -> float:
 
 
 @pytest.mark.parametrize("lo, hi", [(0, 1), (-95.5, -84.5), (32760.0, 32761.0), (0, 3.3e9), (0, 2e-9),
-                                    (-1e-5, 3e-5), (1e6, 1e6 + 3), (0.95, 1.05), (-1e300, 1e300)])
+                                    (-1e-5, 3e-5), (1e6, 1e6 + 3), (0.95, 1.05), (-1e300, 1e300),
+                                    (1e10, 1e10 + 0.1)])
 def test_ticks_are_steps_of_1_2_or_5_and_their_labels_read_back_as_the_ticks(lo, hi):
     for intervals in (9, 5, 2):
         t = scales.ticks(lo, hi, intervals)
@@ -134,3 +135,8 @@ def test_state_names_label_the_y_axis_and_many_categories_stand_upright():
     f = _layout(chart_plot(study), CHART)
     assert f.x.angle == 90 and f.x.labels == [f"protocol=variant{i}" for i in range(n)]
     assert f.bottom < CHART.size[1] - 100  # their room below the plot
+    study.categories, study.lines[0].x = [f"v{i}" for i in range(150)], np.arange(150.0)
+    for attr in ("y", "lo", "hi"):
+        setattr(study.lines[0], "low" if attr == "lo" else "high" if attr == "hi" else attr, np.ones(150))
+    labels = _layout(chart_plot(study), CHART).x.labels
+    assert labels[:3] == ["v0", "", ""] and labels.count("") >= 100  # too close to name each: every k-th

@@ -286,7 +286,7 @@ def _layout(plot: Plot, look: Look) -> Frame:
     for _ in range(2):  # once more when the last label would stick out of the picture
         x.a, x.b = left, right
         if plot.categories:
-            _named(x, range(len(labels)), labels, right - left, 0)
+            _named(x, range(len(labels)), labels, right - left, 1.3 * look.tick if x.angle == 90 else 0)
             break
         _numeric(x, right - left, lambda labels: max(text_width(s, look.tick) for s in labels) + 10)
         out = x(x.ticks[-1]) + text_width(x.labels[-1], look.tick) / 2 - (w - 3)

@@ -61,7 +61,8 @@ def ticks(lo: float, hi: float, intervals: int) -> np.ndarray:
 
 
 def step_of(t: np.ndarray) -> float:
-    return float(t[1] - t[0]) if t.size > 1 else (abs(float(t[0])) or 1.0)
+    """The ticks' step, without the float noise of large ticks (1e10 + 0.02 - 1e10)."""
+    return float(f"{(t[-1] - t[0]) / (t.size - 1):.3g}") if t.size > 1 else (abs(float(t[0])) or 1.0)
 
 
 def labels(t: np.ndarray) -> list[str]:
