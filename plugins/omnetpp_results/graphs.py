@@ -31,7 +31,7 @@ PAD, TICK = 6, 5  # pixels: the picture's edge, a tick mark's length
 DASH = (3.7, 1.6)  # matplotlib's "--", in line widths
 
 
-@dataclass
+@dataclass(frozen=True)
 class Look:
     """One kind of PNG in pixels (what matplotlib's points came to at the figure's dpi)."""
     size: tuple[int, int]
@@ -57,7 +57,7 @@ class Item:
     x: np.ndarray
     y: np.ndarray
     color: tuple
-    width: float = 1.39
+    width: float = 1.39  # pixels (1 pt at the charts' 100 dpi)
     style: str = "default"
     lo: np.ndarray | None = None
     hi: np.ndarray | None = None
@@ -69,6 +69,8 @@ class Item:
 
 @dataclass
 class Plot:
+    """What render() draws: items in data coordinates, the legend's entries (label, item) in
+    `columns` columns, texts, and how the axes read."""
     title: str
     xlabel: str
     ylabel: str
