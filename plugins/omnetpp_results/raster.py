@@ -22,6 +22,7 @@ from .pdfdoc import FONTS, font_dir
 
 SCALE = 2
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+CHUNK = 100  # points of a fill's polygon
 LIMIT = 1e5  # coordinates are clipped to +-LIMIT canvas pixels: Pillow takes C ints
 _CONTROL = {c: " " for c in [*range(32), *range(127, 160)]}  # one line of text, whatever the file held
 
@@ -76,6 +77,14 @@ def runs(x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(x, y)]
     idx = np.flatnonzero(ok)
     return [(x[g], y[g]) for g in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if g.size]
+
+
+def _runs_of(x: np.ndarray, *ys: np.ndarray) -> list:
+    """(x, (y, ...)) of each run of points where x and every y are finite, two points or more."""
+    ok = np.isfinite(x) & np.logical_and.reduce([np.isfinite(y) for y in ys])
+    idx = np.flatnonzero(ok)
+    groups = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if idx.size else []
+    return [(x[g], tuple(y[g] for y in ys)) for g in groups if g.size > 1]
 
 
 def dashes(x: np.ndarray, y: np.ndarray, on: float, off: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -194,18 +203,16 @@ class Canvas:
         self.draw.rectangle(box, fill=color)
 
     def between(self, x, y0, y1, color) -> None:
-        """The area between two curves over increasing x (final pixels), as matplotlib's
-        fill_between: a NaN leaves out the segments on either side of its point."""
-        xs = np.asarray(x, float) * SCALE
-        if xs.size < 2:
-            return
-        cols = np.arange(max(math.floor(xs[0]), 0), min(math.floor(xs[-1]), self.img.width - 1) + 1)
-        j = np.clip(np.searchsorted(xs, cols + 0.5, "right") - 1, 0, xs.size - 2)
-        dx = xs[j + 1] - xs[j]
-        t = np.clip(np.where(dx > 0, (cols + 0.5 - xs[j]) / np.where(dx > 0, dx, 1.0), 0.0), 0.0, 1.0)
-        a, b = np.asarray(y0, float) * SCALE, np.asarray(y1, float) * SCALE
-        with np.errstate(invalid="ignore"):
-            self._columns(cols, a[j] + t * (a[j + 1] - a[j]), b[j] + t * (b[j + 1] - b[j]), color)
+        """The area between two curves over x (final pixels), as matplotlib's fill_between: a
+        NaN leaves out the segments on either side of its point. Drawn as polygons of at most
+        CHUNK points (Pillow's fill costs edges x rows), each overlapping the next by one."""
+        x = np.asarray(x, float)
+        a, b = np.asarray(y0, float), np.asarray(y1, float)
+        for rx, (ra, rb) in _runs_of(x, a, b):
+            for i in range(0, rx.size - 1, CHUNK):
+                k = slice(i, min(i + CHUNK + 1, rx.size))
+                ring = np.concatenate((np.column_stack((rx[k], rb[k])), np.column_stack((rx[k], ra[k]))[::-1]))
+                self.draw.polygon(_canvas_points(ring[:, 0], ring[:, 1], thin=False).ravel().tolist(), fill=color)
 
     def stairs(self, edges, heights, base: float, color) -> None:
         """Bars between increasing edges (final pixels) from base up to heights; a column that
