@@ -300,12 +300,12 @@ def test_a_killed_drawing_process_is_named_not_a_broken_pipe():
 
 
 def test_a_drawing_process_that_fails_to_start_reports_its_own_error(tmp_path, monkeypatch):
-    fake = tmp_path / "shadow" / "matplotlib"
+    fake = tmp_path / "shadow" / "PIL"  # what the drawing process draws with
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text('raise ImportError("matplotlib is broken on this worker")\n')
+    (fake / "__init__.py").write_text('raise ImportError("Pillow is broken on this worker")\n')
     monkeypatch.setenv("PYTHONPATH", str(fake.parent))
     generate_edge_cases(tmp_path / "src", points=10)
-    with pytest.raises(ResultsError, match="matplotlib is broken on this worker") as e:
+    with pytest.raises(ResultsError, match="Pillow is broken on this worker") as e:
         export(tmp_path / "src", tmp_path)
     assert "BrokenPipe" not in str(e.value)
 

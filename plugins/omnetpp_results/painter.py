@@ -1,5 +1,5 @@
-"""Drawing beside the export: child processes render the PNGs (matplotlib's import, the Agg draw,
-the PNG encoding) on the other cores while the caller goes on reading vectors.
+"""Drawing beside the export: child processes render the PNGs (graphs.py's drawing and the PNG
+encoding, ~10 ms a chart) on the other cores while the caller goes on reading vectors.
 
 A plain subprocess speaking pickle over its pipes, not multiprocessing: Airflow and Celery task
 processes may be daemonic, and daemonic processes may not have multiprocessing children.
@@ -25,11 +25,10 @@ from .errors import ResultsError
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 #: the environment the drawing process gets: where to find Python, fonts' cache, temp files
-PASSED_ON = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME", "VIRTUAL_ENV",
-             "SYSTEMROOT"}
+PASSED_ON = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT"}
 
 
-#: drawing processes at most: one per core (each costs a matplotlib import and ~80 MB)
+#: drawing processes at most: one per core (each costs its imports, ~0.2 s, and ~60 MB)
 MAX_PAINTERS = max(1, min(os.cpu_count() or 1, 4))
 #: charts waiting in every drawing process before another one is started
 BACKLOG = 12
@@ -43,8 +42,7 @@ class _Child:
         self.error: str | None = None  # its fatal error
         self.sent = self.answered = 0
         env = {k: v for k, v in os.environ.items() if k in PASSED_ON}  # no credentials: it only draws
-        env.update(MPLBACKEND="Agg",
-                   PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-m", "omnetpp_results.painter"], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
@@ -104,7 +102,7 @@ class Painter:
     and returns the charts' PNGs by key (per-vector graphs are written to their paths). The work
     goes to the least busy of up to MAX_PAINTERS drawing processes, another one started when
     every one is drawing and has BACKLOG charts waiting (a small report needs only one: each
-    process costs a matplotlib import)."""
+    process costs its imports)."""
 
     def __init__(self, workers: int = MAX_PAINTERS):
         self.workers = max(1, workers)
@@ -167,11 +165,10 @@ def _exit(code: int) -> str:
 
 def serve() -> None:
     """The child: draw what arrives on stdin until it closes; answer (key, png, error) on stdout."""
-    from .graphs import ChartPainter, VectorPlotter
+    from .graphs import chart_png, vector_png
 
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the answers
-    charts = vectors = None
     try:
         while True:
             try:
@@ -179,13 +176,9 @@ def serve() -> None:
             except EOFError:
                 break
             if kind == "chart":
-                charts = charts or ChartPainter()
-                answer = _drawn(key, lambda: charts.png(payload))
-                charts = _fresh(charts, answer)
+                answer = _drawn(key, lambda: chart_png(payload))
             else:
-                vectors = vectors or VectorPlotter()
-                answer = _drawn(key, lambda: _write(key, vectors.png(*payload)))
-                vectors = _fresh(vectors, answer)
+                answer = _drawn(key, lambda: _write(key, vector_png(*payload)))
             pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()
     except Exception:  # noqa: BLE001 - reported to the parent, which raises it
@@ -195,8 +188,9 @@ def serve() -> None:
 
 
 def _drawn(key, draw) -> tuple:
-    """(key, png, None), or (key, None, why) when this one chart cannot be drawn (matplotlib's
-    error on data it cannot lay out): the next charts are still drawn."""
+    """(key, png, None), or (key, None, why) when this one chart cannot be drawn (data that
+    cannot be placed on an axis, such as values spanning more than the largest double): the next
+    charts are still drawn."""
     try:
         return key, draw(), None
     except (ValueError, ArithmeticError, RuntimeError, TypeError, IndexError, OverflowError) as e:
@@ -205,14 +199,6 @@ def _drawn(key, draw) -> tuple:
 
 def _write(path: str, png: bytes) -> None:
     Path(path).write_bytes(png)
-
-
-def _fresh(painter, answer: tuple):
-    """The reused figure, or None (a new one next time) after a failed draw left it half made."""
-    if answer[2] is None:
-        return painter
-    painter.close()
-    return None
 
 
 if __name__ == "__main__":
