@@ -57,7 +57,7 @@ def closed_by_server(s: socket.socket) -> bool:
 # --- item 3: slow and idle connections ---------------------------------------------------------
 
 def test_item3_connections_without_a_complete_header_are_closed_and_logged(tmp_path):
-    with LocalCloudServer(tmp_path / "store", KEY) as srv:  # the default header timeout, 10 s
+    with LocalCloudServer(tmp_path / "store", KEY, header_timeout=2) as srv:  # 10 s by default
         half = open_sockets(srv.port, 60, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         silent = open_sockets(srv.port, 40)
         try:
@@ -69,7 +69,7 @@ def test_item3_connections_without_a_complete_header_are_closed_and_logged(tmp_p
             for s in half + silent:
                 s.close()
         assert "closed connection(s) that sent no complete request" in srv.log_text()
-        assert "no complete header within 10 s" in srv.log_text()
+        assert "no complete header within 2 s" in srv.log_text()
 
 
 def test_item3_oversized_header_is_refused_with_431(tmp_path):
