@@ -384,6 +384,20 @@ def test_a_variable_that_is_no_number_gives_bars(tmp_path):
     assert (out / "graphs" / "P_Net.mac_throughput.png").is_file()
 
 
+def test_a_report_of_many_charts_starts_its_drawing_processes_at_once():
+    """The drawing of a large report is spread from its first chart on: one process per
+    CHARTS_PER_PAINTER charts expected, up to the limit; a small report pays for one."""
+    from omnetpp_results.painter import CHARTS_PER_PAINTER
+
+    with Painter(workers=2) as few, Painter(workers=2) as many:
+        few.start(charts=CHARTS_PER_PAINTER - 1)
+        many.start(charts=5 * CHARTS_PER_PAINTER)
+        assert (len(few.children), len(many.children)) == (1, 2)
+        for i in range(4):
+            many.chart(i, _chart(i))
+        assert sorted(many.finish()) == list(range(4)) and few.finish() == {}
+
+
 def test_charts_are_drawn_by_several_processes_when_there_are_many():
     """Every core draws: a backlog starts a second drawing process, and every chart comes back."""
     with Painter(workers=2) as painter:

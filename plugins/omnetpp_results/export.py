@@ -138,8 +138,8 @@ def _export(src: _Selected, out: Path, precision: float, graphs: str, param: Res
     sel, doc = src.sel, src.doc
     with Painter() as painter:
         vpass = _VectorPass(src, precision, out, graphs == "vector", painter, progress)
-        if vpass.names:
-            painter.start()  # its imports run while the tables are written
+        if vpass.names:  # their imports run while the tables are written
+            painter.start(charts=len(vpass.names) + (src.vectors.drawn if graphs == "vector" else 0))
         study = Study(src.parsed.runs)
         scalars, statistics, nbins = _write_tables(src, out, study)
         studied = _study(study, out, painter)

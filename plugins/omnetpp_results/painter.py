@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import signal
 import subprocess
 import sys
@@ -32,6 +33,9 @@ PASSED_ON = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "SYSTEMR
 MAX_PAINTERS = max(1, min(os.cpu_count() or 1, 4))
 #: charts waiting in every drawing process before another one is started
 BACKLOG = 12
+#: charts that pay for a drawing process of their own from the start (its imports cost ~0.35 s,
+#: the drawing of ~35 charts)
+CHARTS_PER_PAINTER = 40
 
 
 class _Child:
@@ -46,8 +50,16 @@ class _Child:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-m", "omnetpp_results.painter"], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+        # charts are pickled by the caller and written by a thread: a chart's pickle is often larger
+        # than a pipe holds, and a blocking write would stall the caller while the child draws
+        # instead of letting it go on reading vectors; pickling here keeps the thread from
+        # holding the GIL the caller needs
+        self.outbox: queue.Queue = queue.Queue(maxsize=2 * BACKLOG)
+        self.broken = False
         self.reader = threading.Thread(target=self._read, daemon=True)
+        self.writer = threading.Thread(target=self._write, daemon=True)
         self.reader.start()
+        self.writer.start()
 
     def _read(self) -> None:
         try:
@@ -63,21 +75,32 @@ class _Child:
         except (EOFError, OSError, pickle.UnpicklingError):
             pass  # the child is gone; finish() says why
 
+    def _write(self) -> None:
+        """Sends what is put in the outbox until None; once the child is gone, only empties it."""
+        while (message := self.outbox.get()) is not None:
+            if self.broken:
+                continue
+            try:
+                self.proc.stdin.write(message)  # bytes: the write lets go of the GIL throughout
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self.broken = True
+        try:
+            self.proc.stdin.close()  # flushes what is buffered: fails when the child is gone
+        except (BrokenPipeError, ConnectionResetError):
+            self.broken = True
+
     def send(self, message) -> bool:
         """False when the child is gone (its error is then finish()'s)."""
-        try:
-            pickle.dump(message, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, ConnectionResetError):
+        if self.broken:
             return False
+        self.outbox.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
         self.sent += 1
         return True
 
     def finish(self) -> None:
-        try:
-            self.proc.stdin.close()  # flushes what is buffered: fails when the child is gone
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        self.outbox.put(None)
+        self.writer.join()
         self.reader.join()
         code = self.proc.wait()
         if code != 0 or self.error:
@@ -95,6 +118,8 @@ class _Child:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.writer.is_alive():  # its write fails now; it empties the outbox and ends
+            self.outbox.put(None)
 
 
 class Painter:
@@ -110,7 +135,14 @@ class Painter:
         self.pngs: dict = {}
         self.failed: dict = {}  # key -> why the child could not draw it (one line)
 
-    def start(self) -> None:
+    def start(self, charts: int = 0) -> None:
+        """Starts drawing processes now, while the caller reads: one, or one per CHARTS_PER_PAINTER
+        charts it expects (up to the limit), so that a large report's drawing is spread from its
+        first chart on instead of once the first process has fallen behind."""
+        while len(self.children) < min(self.workers, max(1, charts // CHARTS_PER_PAINTER)):
+            self._spawn()
+
+    def _spawn(self) -> None:
         self.children.append(_Child(self.pngs, self.failed))
 
     def _send(self, message) -> None:
@@ -119,7 +151,7 @@ class Painter:
         child = min(self.children, key=lambda c: c.sent - c.answered)
         if child.sent - child.answered >= BACKLOG and len(self.children) < self.workers \
                 and all(c.answered for c in self.children):  # drawing already, and still behind
-            self.start()
+            self._spawn()
             child = self.children[-1]
         if not child.send(message):
             self.finish()  # raises with the child's own error
