@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from omnetpp_results import parse, stats, write_archive
+from omnetpp_results.archive import LEVEL
 
 LARGE = Path(__file__).resolve().parents[2] / "shared" / "omnetpp-results-large" / \
     "routing-Net60StoreAndForward-10s.tar.xz"
@@ -48,14 +49,14 @@ def main() -> int:
 
         def zip_r():
             (tmp / "zip-r.zip").unlink(missing_ok=True)
-            subprocess.run(["zip", "-qr", "-6", str(tmp / "zip-r.zip"), "."], cwd=content, check=True)
+            subprocess.run(["zip", "-qr", f"-{LEVEL}", str(tmp / "zip-r.zip"), "."], cwd=content, check=True)
 
         theirs = best_of(3, zip_r)
         print(f"\narchive of {files} files, {size / 1e6:.0f} MB (real Net60 run, resampled at {PRECISION} s)\n")
         print("| tool | seconds | MB/s | zip MB |\n|---|---|---|---|")
-        print(f"| write_archive (deflate 6, sha256 of each file while zipped, sha256 of the zip) | {ours:.2f} | {size / 1e6 / ours:.0f} "
+        print(f"| write_archive (deflate {LEVEL}, sha256 of each file while zipped, sha256 of the zip) | {ours:.2f} | {size / 1e6 / ours:.0f} "
               f"| {(tmp / 'ours.zip').stat().st_size / 1e6:.1f} |")
-        print(f"| zip -r -6 | {theirs:.2f} | {size / 1e6 / theirs:.0f} | {(tmp / 'zip-r.zip').stat().st_size / 1e6:.1f} |")
+        print(f"| zip -r -{LEVEL} | {theirs:.2f} | {size / 1e6 / theirs:.0f} | {(tmp / 'zip-r.zip').stat().st_size / 1e6:.1f} |")
     return 0
 
 
