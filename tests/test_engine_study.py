@@ -172,6 +172,11 @@ def test_aloha_4x_experiment_reads_as_a_study(tmp_path):
     assert [len(line["x"]) for line in page.series["PureAlohaExperiment: Aloha.server channel utilization"]["lines"]] \
         == [7, 7, 7]
     assert page.images["PureAlohaExperiment: Aloha.server channel utilization"].startswith("data:image/png")
+    # the page's charts name their axes as their PNGs do: a histogram counts values of its unit
+    kinds = {s["kind"]: (s["xlabel"], s["ylabel"]) for s in page.series.values()}
+    assert kinds["study"][0] == "mean" and kinds["histogram"][1] == "count"
+    assert {(s["xlabel"], s["ylabel"]) for s in page.series.values() if s["kind"] == "histogram"} == \
+        {("value [s]", "count"), ("value [packets]", "count")}  # collision length and multiplicity
     # csv/study.csv: every point of it, the same numbers to the last digit's tolerance
     want = expected_points(runs, key, ["numHosts", "mean"])
     got = {(r["numHosts"], r["$mean"]): r for r in study_rows(out)

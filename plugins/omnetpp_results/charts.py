@@ -144,12 +144,20 @@ class Chart:
     xlabel: str = ""  # study charts: the iteration variable on the x axis
     categories: list[str] | None = None  # study bar charts: the variable combinations
 
+    def axis_labels(self) -> tuple[str, str]:
+        """(x, y) axis titles, one answer for the PNG and the page's interactive chart: a
+        histogram counts values, a vector runs over simulation time, a study over its variable."""
+        if self.kind == "histogram":
+            return self.info.axis(), "count"
+        return (self.xlabel if self.kind == "study" else "simulation time [s]"), self.info.axis()
+
     def series(self) -> dict:
         """The drawn numbers as JSON-able lists (NaN as None; 9 significant digits): what the
         page's interactive chart shows and what a reader of report.html can check."""
         def nums(a) -> list:
             return [None if not math.isfinite(v) else float(f"{v:.9g}") for v in np.asarray(a, float).tolist()]
-        out: dict = {"kind": self.kind, "xlabel": self.xlabel, "ylabel": self.info.axis()}
+        xlabel, ylabel = self.axis_labels()
+        out: dict = {"kind": self.kind, "xlabel": xlabel, "ylabel": ylabel}
         if self.categories is not None:
             out["categories"] = self.categories
         out["lines"] = [{"label": ln.label, "style": ln.style, "x": nums(ln.x), "y": nums(ln.y),

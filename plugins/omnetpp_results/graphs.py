@@ -116,11 +116,8 @@ def chart_plot(chart: Chart, look: Look = CHART) -> Plot:
     """What one chart of the report draws."""
     info = chart.info
     items, legend = _study_items(chart) if chart.kind == "study" else _series_items(chart, look)
-    if chart.kind == "histogram":
-        xlabel, ylabel = info.axis(), "count"
-    else:
-        xlabel = chart.xlabel if chart.kind == "study" else "simulation time [s]"
-        ylabel = _short(info.axis(), 50)
+    xlabel, ylabel = chart.axis_labels()
+    ylabel = ylabel if chart.kind == "histogram" else _short(ylabel, 50)
     title = info.heading() + (f"  ·  {info.layer} layer" if info.layer else "")
     return Plot(_short(title, 110), clean(xlabel), ylabel, clean(chart.note), items,
                 legend if _legend_rows(chart) else [], _legend_columns(chart), chart.enum,
