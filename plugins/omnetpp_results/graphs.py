@@ -17,13 +17,14 @@ import numpy as np
 
 from . import scales
 from .charts import Chart, drawstyle
-from .raster import Canvas, clean, fit, mix, text_width
+from .raster import BLACK, Canvas, clean, fit, mix, text_width
 
 TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
          "#bcbd22", "#17becf")
 COLORS = [tuple(int(h[i:i + 2], 16) for i in (1, 3, 5)) for h in TAB10]
-BLUE, ORANGE, BLACK = COLORS[0], COLORS[1], (0, 0, 0)
+BLUE, ORANGE = COLORS[0], COLORS[1]
 GRID, NOTE = (228, 228, 228), (89, 89, 89)
+INKS = (*COLORS, BLACK, NOTE, GRID)  # every colour a chart is drawn with (raster's palette)
 LABEL_CHARS = 60
 LEGEND_COLUMNS = 4
 LEGEND_CHARS = 140  # legend characters across a chart's width
@@ -329,7 +330,7 @@ def render(plot: Plot, look: Look) -> bytes:
     _texts(c, plot, f, look)
     if plot.legend:
         _legend(c, plot, f, look)
-    return c.png()
+    return c.png(INKS)
 
 
 def _dash(it: Item) -> tuple | None:

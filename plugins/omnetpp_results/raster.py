@@ -3,8 +3,8 @@
 Shapes are drawn at SCALE times the final size and box-filtered down, which is their
 antialiasing (one reduce for the whole picture); text is set afterwards at the final size by
 FreeType, crisper than scaled-down text, in the DejaVu Sans that report.pdf uses (pdfdoc.font_dir).
-The PNG is quantized to a palette: a chart has few colours, and a palette PNG encodes in half the
-time and is less than half as big (report.html carries every chart in base64).
+The PNG is mapped to a fixed palette of the chart's inks and their mixes with white: a palette PNG
+encodes in half the time and is less than half as big (report.html carries every chart in base64).
 
 Coordinates are final pixels (floats) from the top left. NaN breaks a line; lines are drawn as a
 round brush moved along Pillow's one-pixel lines, several times faster than its wide lines.
@@ -22,6 +22,7 @@ from .pdfdoc import FONTS, font_dir
 
 SCALE = 2
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+NEAR_WHITE = 8  # palette entries this close to white are left out (_palette)
 CHUNK = 100  # points of a fill's polygon
 LIMIT = 1e5  # coordinates are clipped to +-LIMIT canvas pixels: Pillow takes C ints
 _CONTROL = {c: " " for c in [*range(32), *range(127, 160)]}  # one line of text, whatever the file held
@@ -117,6 +118,23 @@ def _canvas_points(x: np.ndarray, y: np.ndarray, thin: bool = True) -> np.ndarra
 def mix(color: tuple, alpha: float) -> tuple:
     """color at alpha over white, opaque."""
     return tuple(round(255 - alpha * (255 - c)) for c in color)
+
+
+@functools.lru_cache(maxsize=4)
+def _palette(inks: tuple) -> Image.Image:
+    """Each ink mixed with white in as many steps as 256 entries allow. A chart's pixels are its
+    inks, their mixes with white (areas, antialiased edges on the white canvas) and a few edges
+    where two inks meet, so mapping to this fixed palette keeps every colour the chart is made of
+    and costs a sixth of an adaptive octree's (0.4 ms a chart instead of 2.6)."""
+    steps = 256 // len(inks) - 1
+    colors = dict.fromkeys(mix(ink, k / steps) for ink in inks for k in range(steps + 1))
+    # Pillow maps a pixel through a cube of 4-level cells: an entry a shade off white would take
+    # the white background's cell, and the page would turn grey
+    colors = [WHITE] + [c for c in colors if min(c) < 255 - NEAR_WHITE]
+    flat = [v for color in colors for v in color]
+    img = Image.new("P", (1, 1))
+    img.putpalette(flat + [0] * (768 - len(flat)))
+    return img
 
 
 @functools.lru_cache(maxsize=4096)
@@ -244,7 +262,8 @@ class Canvas:
         text's box: (1, 0) its top right) is put at (x, y)."""
         self.texts.append((x, y, s, px, color, None, angle, at))
 
-    def png(self) -> bytes:
+    def png(self, inks: tuple) -> bytes:
+        """inks: every colour drawn with (opaque, before mixing with white)."""
         img = self.img.reduce(SCALE)
         for x, y, s, px, color, anchor, angle, at in self.texts:
             if not s:
@@ -253,7 +272,7 @@ class Canvas:
             if angle:
                 dx, dy = -at[0] * mask.width, -at[1] * mask.height
             img.paste(color, (round(x + dx), round(y + dy)), mask)
-        img = img.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+        img = img.quantize(palette=_palette(inks), dither=Image.Dither.NONE)
         buf = io.BytesIO()
         img.save(buf, format="png", compress_level=3)
         return buf.getvalue()
