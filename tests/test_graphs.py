@@ -140,3 +140,15 @@ def test_state_names_label_the_y_axis_and_many_categories_stand_upright():
         setattr(study.lines[0], "low" if attr == "lo" else "high" if attr == "hi" else attr, np.ones(150))
     labels = _layout(chart_plot(study), CHART).x.labels
     assert labels[:3] == ["v0", "", ""] and labels.count("") >= 100  # too close to name each: every k-th
+
+
+def test_the_palette_keeps_the_inks_and_the_white_exactly():
+    """Each line's colour, the black of the text and the white page come out as they were drawn,
+    whatever the fixed palette's lookup does to the blends between them."""
+    x = np.linspace(0, 10, 200)
+    chart = Chart("vector", NameInfo("q:vector", "queue length", "pk"), 3, "3 modules",
+                  lines=[Line(f"Net.host[{i}]", x, np.sin(x + i), "default") for i in range(3)])
+    img = pixels(chart_png(chart))
+    colours = {tuple(c) for c in img.reshape(-1, 3)}
+    assert tuple(img[0, 0]) == (255, 255, 255) and (0, 0, 0) in colours
+    assert {(31, 119, 180), (255, 127, 14), (44, 160, 44)} <= colours  # tab10's first three
