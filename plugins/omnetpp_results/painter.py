@@ -83,11 +83,11 @@ class _Child:
             try:
                 self.proc.stdin.write(message)  # bytes: the write lets go of the GIL throughout
                 self.proc.stdin.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                self.broken = True
+            except (OSError, ValueError):  # the child is gone (finish() says why); never stop taking
+                self.broken = True         # messages, or a full outbox would hold the caller for good
         try:
             self.proc.stdin.close()  # flushes what is buffered: fails when the child is gone
-        except (BrokenPipeError, ConnectionResetError):
+        except (OSError, ValueError):
             self.broken = True
 
     def send(self, message) -> bool:
