@@ -118,7 +118,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="simpost-bench-", dir=os.environ.get("BENCH_TMP")))
     rows: list = []
     try:
-        print(f"parser back end: {fastparse.backend()}, threads {fastparse._threads()}, "
+        print(f"parser back end: {fastparse.backend()}, threads {fastparse.threads()}, "
               f"load average {load()} on {os.cpu_count()} CPUs", flush=True)
         if LARGE.is_file():
             real = tmp / "real"

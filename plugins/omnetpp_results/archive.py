@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ResultsError
+from .fastparse import threads
 from .record import Record
 
 #: files never stored compressed (already compressed)
@@ -50,8 +51,8 @@ class ParallelDeflate:
     byte boundary (Z_SYNC_FLUSH), so that their concatenation is one valid stream, about as small
     as a single compressor makes it. What zipfile's member writer calls: compress(), flush()."""
 
-    def __init__(self, pool: ThreadPoolExecutor, level: int = LEVEL):
-        self.pool, self.level = pool, level
+    def __init__(self, pool: ThreadPoolExecutor, workers: int, level: int = LEVEL):
+        self.pool, self.workers, self.level = pool, workers, level
         self.pending: deque = deque()
         self.tail = b""  # the last 32 KiB given
 
@@ -59,7 +60,7 @@ class ParallelDeflate:
         self.pending.append(self.pool.submit(_deflate, self.level, self.tail, bytes(data)))
         self.tail = (self.tail + data[-32768:])[-32768:]
         out = []
-        while self.pending and (self.pending[0].done() or len(self.pending) > 2 * self.pool._max_workers):
+        while self.pending and (self.pending[0].done() or len(self.pending) > 2 * self.workers):
             out.append(self.pending.popleft().result())
         return b"".join(out)
 
@@ -96,7 +97,7 @@ def write_archive(content_dir, zip_path) -> ArchiveResult:
     tmp = zip_path.with_name(zip_path.name + ".part")
     lines = []
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=LEVEL,
-                         allowZip64=True) as zf, ThreadPoolExecutor(_threads()) as pool:
+                         allowZip64=True) as zf, ThreadPoolExecutor(workers := threads()) as pool:
         for rel, p in files:
             info = zipfile.ZipInfo.from_file(p, rel)
             info.compress_type = zipfile.ZIP_STORED if p.suffix.lower() in STORED else zipfile.ZIP_DEFLATED
@@ -104,7 +105,7 @@ def write_archive(content_dir, zip_path) -> ArchiveResult:
             h = hashlib.sha256()
             with open(p, "rb") as src, zf.open(info, "w") as dst:
                 if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size >= PARALLEL_BYTES:
-                    dst._compressor = ParallelDeflate(pool)  # zipfile has no public hook for it
+                    dst._compressor = ParallelDeflate(pool, workers)  # zipfile has no public hook for it
                 while chunk := src.read(PIECE):
                     h.update(chunk)
                     dst.write(chunk)
@@ -114,13 +115,6 @@ def write_archive(content_dir, zip_path) -> ArchiveResult:
     os.replace(tmp, zip_path)
     return ArchiveResult(path=str(zip_path), size=zip_path.stat().st_size,
                          sha256=sha256_file(zip_path), files=len(files) + 1)
-
-
-def _threads() -> int:
-    try:
-        return max(1, min(len(os.sched_getaffinity(0)), 4))
-    except AttributeError:
-        return 1
 
 
 def verify_archive(zip_path) -> int:

@@ -155,7 +155,9 @@ def _load_native():
 _pool = None
 
 
-def _threads() -> int:
+def threads() -> int:
+    """Threads the engine's bulk work may use (parsing, deflating): this process's cores, at most 4
+    (OMNETPP_RESULTS_THREADS to set)."""
     try:
         return max(1, min(int(os.environ.get("OMNETPP_RESULTS_THREADS", "0")) or len(os.sched_getaffinity(0)), 4))
     except (AttributeError, ValueError):
@@ -165,7 +167,7 @@ def _threads() -> int:
 def _split(arr: np.ndarray) -> list[np.ndarray]:
     """arr cut at line ends into one piece per thread (ctypes releases the GIL)."""
     size = arr.size
-    k = _threads()
+    k = threads()
     if k == 1 or size < (4 << 20):
         return [arr]
     cuts = [0]
